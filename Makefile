@@ -45,7 +45,8 @@ $(B)/unit-tests: $(OBJ_TEST) $(OBJ_LIB)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALLCFLAGS) -MMD -MP -c -o $@ $<
+	@echo "CC $<"
+	@$(CC) $(ALLCFLAGS) -MMD -MP -c -o $@ $<
 
 $(A)/youju: $(AOBJ_MAIN) $(AOBJ_LIB)
 	$(CC) $(ALLCFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS)
@@ -55,7 +56,8 @@ $(A)/unit-tests: $(AOBJ_TEST) $(AOBJ_LIB)
 
 $(A)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALLCFLAGS) $(ASAN_FLAGS) -MMD -MP -c -o $@ $<
+	@echo "CC [asan] $<"
+	@$(CC) $(ALLCFLAGS) $(ASAN_FLAGS) -MMD -MP -c -o $@ $<
 
 -include $(OBJ_LIB:.o=.d) $(OBJ_MAIN:.o=.d) $(OBJ_TEST:.o=.d)
 -include $(AOBJ_LIB:.o=.d) $(AOBJ_MAIN:.o=.d) $(AOBJ_TEST:.o=.d)

@@ -1,0 +1,162 @@
+"""End-to-end fixtures: a real `youju serve` in a temporary directory on free
+loopback ports, driven by the real CLI. As root (CI), the roles run as their
+own users with front chrooted, exactly as in production."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BINARIES = {
+    "plain": os.path.join(TOP, "build", "youju"),
+    "asan": os.path.join(TOP, "build", "asan", "youju"),
+}
+os.environ.setdefault("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=0")
+os.environ.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+ROLE_USERS = ["youju", "youju-auth", "youju-queue", "vmail"]
+SERVICES = ["smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s"]
+
+
+def ensure_role_users():
+    if os.geteuid() != 0:
+        return
+    for u in ROLE_USERS:
+        if subprocess.run(["id", u], capture_output=True).returncode != 0:
+            subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                            "/usr/sbin/nologin", u], check=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Youju:
+    def __init__(self, binary):
+        ensure_role_users()
+        self.binary = binary
+        self.dir = tempfile.mkdtemp(prefix="youju-e2e-")
+        os.chmod(self.dir, 0o755)   # role users must reach their files
+        self.conf = os.path.join(self.dir, "youju.conf")
+        self.log = os.path.join(self.dir, "youju.log")
+        self.ports = {s: free_port() for s in SERVICES}
+        self.proc = None
+        self.write_config()
+
+    def config_text(self, extra=""):
+        d = self.dir
+        lines = [
+            "hostname = mx.example.test",
+            f"state_dir = {d}",
+            f"control_socket = {d}/control.sock",
+            f"pid_file = {d}/youju.pid",
+            f"sqlite_path = {d}/directory.db",
+            f"mail_dir = {d}/mail",
+            f"spool_dir = {d}/spool",
+            f"front_chroot = {d}/empty",
+            "log_target = file",
+            f"log_file = {self.log}",
+            "role_restart_delay = 200ms",
+            "shutdown_timeout = 5s",
+        ]
+        lines += [f"{s}_listen = 127.0.0.1:{p}" for s, p in self.ports.items()]
+        return "\n".join(lines) + "\n" + extra
+
+    def write_config(self, extra=""):
+        with open(self.conf, "w") as f:
+            f.write(self.config_text(extra))
+
+    def cli(self, *args, input=None, timeout=30):
+        return subprocess.run([self.binary, "-c", self.conf, *args], input=input,
+                              capture_output=True, text=True, timeout=timeout)
+
+    def start(self):
+        self.proc = subprocess.Popen([self.binary, "-c", self.conf, "serve"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.wait_for(lambda: self.all_running(), what="all roles running")
+
+    def status(self):
+        r = self.cli("status", timeout=10)
+        return r.stdout if r.returncode == 0 else ""
+
+    def roles(self):
+        """{role: (pid, state, restarts)} from `youju status`."""
+        out = {}
+        for line in self.status().splitlines():
+            f = line.split()
+            if len(f) == 5 and f[0] in ("front", "auth", "queue", "mail") and f[1].isdigit():
+                out[f[0]] = (int(f[1]), f[2], int(f[4]))
+        return out
+
+    def all_running(self):
+        r = self.roles()
+        return len(r) == 4 and all(v[1] == "running" for v in r.values())
+
+    def wait_for(self, cond, timeout=20, what="condition"):
+        end = time.time() + timeout
+        while time.time() < end:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"youju exited ({self.proc.returncode}) waiting for {what}:\n"
+                                     + self.proc.stdout.read() + self.read_log())
+            if cond():
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"timeout waiting for {what}\n" + self.read_log())
+
+    def read_log(self):
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc is not None:
+            out = self.proc.stdout.read()
+            self.proc.stdout.close()
+            # sanitizer reports of any role land in the log file or stdout
+            text = out + self.read_log()
+            assert "ERROR: AddressSanitizer" not in text, text
+            assert "runtime error:" not in text, text
+
+    def cleanup(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(params=["plain", "asan"])
+def youju(request):
+    y = Youju(BINARIES[request.param])
+    y.start()
+    yield y
+    y.stop()
+    y.cleanup()
+
+
+@pytest.fixture
+def youju_plain():
+    y = Youju(BINARIES["plain"])
+    y.start()
+    yield y
+    y.stop()
+    y.cleanup()
+
+
+@pytest.fixture
+def instance():
+    """A configured instance that is not started (CLI-only tests)."""
+    y = Youju(BINARIES["plain"])
+    yield y
+    y.cleanup()
