@@ -47,7 +47,8 @@ int cmd_domain_add(struct cli *cli, int argc, char **argv)
 	}
 	if (cli_dir_open(cli, &dir) < 0)
 		return CLI_ERR;
-	return finish(&dir, dir_domain_add(dir, a.pos[0], &error), error, "added domain", a.pos[0]);
+	int r = dir_domain_add(dir, a.pos[0], &error);
+	return finish(&dir, r, error, "added domain", a.pos[0]);
 }
 
 int cmd_domain_del(struct cli *cli, int argc, char **argv)
@@ -59,7 +60,8 @@ int cmd_domain_del(struct cli *cli, int argc, char **argv)
 		return CLI_USAGE;
 	if (cli_dir_open(cli, &dir) < 0)
 		return CLI_ERR;
-	return finish(&dir, dir_domain_del(dir, a.pos[0], &error), error, "deleted domain", a.pos[0]);
+	int r = dir_domain_del(dir, a.pos[0], &error);
+	return finish(&dir, r, error, "deleted domain", a.pos[0]);
 }
 
 int cmd_domain_list(struct cli *cli, int argc, char **argv)
@@ -223,7 +225,8 @@ int cmd_user_del(struct cli *cli, int argc, char **argv)
 		return CLI_USAGE;
 	if (cli_dir_open(cli, &dir) < 0)
 		return CLI_ERR;
-	int r = finish(&dir, dir_user_del(dir, a.pos[0], &error), error, "deleted user", a.pos[0]);
+	int r = dir_user_del(dir, a.pos[0], &error);
+	r = finish(&dir, r, error, "deleted user", a.pos[0]);
 	if (r == CLI_OK && a.purge && purge_maildir(cli, a.pos[0]) < 0)
 		r = CLI_ERR;
 	return r;
@@ -253,8 +256,8 @@ int cmd_alias_del(struct cli *cli, int argc, char **argv)
 		return CLI_USAGE;
 	if (cli_dir_open(cli, &dir) < 0)
 		return CLI_ERR;
-	return finish(&dir, dir_alias_del(dir, a.pos[0], a.npos > 1 ? a.pos[1] : NULL, &error), error,
-		      "deleted alias", a.pos[0]);
+	int r = dir_alias_del(dir, a.pos[0], a.npos > 1 ? a.pos[1] : NULL, &error);
+	return finish(&dir, r, error, "deleted alias", a.pos[0]);
 }
 
 int cmd_alias_list(struct cli *cli, int argc, char **argv)

@@ -102,7 +102,7 @@ static int print_group(const char *group)
 
 int cmd_help(struct cli *cli, int argc, char **argv)
 {
-	if (argc == 0) {
+	if (argc == 0 || cli_wants_help(argc, argv)) {
 		print_overview();
 		return CLI_OK;
 	}

@@ -64,9 +64,11 @@ int dir_open_sqlite(const char *path, bool readonly, struct directory **dir_r,
 		    char **error_r);
 /* Close and set *dir = NULL; no-op on NULL. */
 void dir_close(struct directory **dir);
+/* For drivers: *error_r = malloc'd formatted message; returns -1. */
+int dir_fail(char **error_r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Lookups (the daemon). Each returns an enum dir_result. Out-parameters are
- * filled only on DIR_FOUND. */
+ * zeroed first and filled only on DIR_FOUND. */
 int dir_domain_exists(struct directory *d, const char *domain);
 /* Inactive users are DIR_NOTFOUND. */
 int dir_user_lookup(struct directory *d, const char *email, struct dir_user *u);
@@ -82,6 +84,8 @@ int dir_alias_lookup(struct directory *d, const char *source, struct dir_strlist
  * Inputs are validated (address_parse, address_local_is_safe_for_path,
  * domain_is_valid) and stored normalized: domains lowercased, addresses in
  * mail_address_to_string form. Domains must be ASCII (IDNs as A-labels).
+ * Deletes and listings take names as given (lowercased / canonicalized when
+ * they parse) so that odd rows of a hand-made database can still be reached.
  */
 int dir_domain_add(struct directory *d, const char *domain, char **error_r);
 /* Also deletes the domain's users and aliases (explicitly, so tutorial
