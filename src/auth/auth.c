@@ -6,7 +6,11 @@
  * are cached (see auth-cache.h) so clients that reconnect often do not pay
  * the hash every time.
  */
+#include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
+#include <unistd.h>
 #include <string.h>
 #include <time.h>
 
@@ -98,6 +102,53 @@ static void do_mailbox(struct role_ctx *ctx, struct ipc_channel *ch, struct ipc_
 	dir_user_free(&u);
 }
 
+static void add_target(struct resolve_result *rr, const char *address, bool local)
+{
+	rr->targets = xreallocarray(rr->targets, rr->count + 1, sizeof(*rr->targets));
+	rr->targets[rr->count].address = xstrdup(address);
+	rr->targets[rr->count].local = local;
+	rr->count++;
+}
+
+/* RFC 5321 4.5.1: postmaster@ every local domain (and a bare "Postmaster")
+ * must be accepted even without a mailbox or alias. It goes to
+ * postmaster_address when set, else into the Maildir DOMAIN/postmaster,
+ * where it waits for the admin to add that user or an alias. */
+static int resolve_postmaster(struct role_ctx *ctx, struct directory *d, const char *address,
+			      const struct resolve_opts *o, struct resolve_result *rr, const char **error_r)
+{
+	const char *at = strchr(address, '@');
+	size_t llen = at ? (size_t)(at - address) : strlen(address);
+	if (llen != 10 || strncasecmp(address, "postmaster", 10) != 0)
+		return DIR_NOTFOUND;
+	const char *pm = ctx->cfg->postmaster_address;
+	resolve_result_free(rr);
+	if (pm[0]) {
+		int r = dir_resolve(d, pm, o, rr, error_r);
+		if (r == RESOLVE_NOT_LOCAL) {
+			add_target(rr, pm, false);
+			r = DIR_FOUND;
+		}
+		return r;
+	}
+	char *target;
+	if (at) {
+		target = xasprintf("postmaster@%s", at + 1);
+	} else {
+		char h[256] = "localhost";
+		if (ctx->cfg->hostname[0])
+			snprintf(h, sizeof(h), "%s", ctx->cfg->hostname);
+		else
+			gethostname(h, sizeof(h) - 1);
+		target = xasprintf("postmaster@%s", h);
+	}
+	for (char *p = target; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	add_target(rr, target, true);
+	free(target);
+	return DIR_FOUND;
+}
+
 static void do_resolve(struct role_ctx *ctx, struct ipc_channel *ch, struct ipc_msg *msg)
 {
 	const char *address, *error = "";
@@ -111,6 +162,8 @@ static void do_resolve(struct role_ctx *ctx, struct ipc_channel *ch, struct ipc_
 	int res = d ? auth_result(dir_resolve(d, address, &o, &rr, &error)) : DIR_TEMPFAIL;
 	if (d == NULL)
 		error = "directory unavailable";
+	else if (res == DIR_NOTFOUND || (res == RESOLVE_NOT_LOCAL && strchr(address, '@') == NULL))
+		res = auth_result(resolve_postmaster(ctx, d, address, &o, &rr, &error));
 	reply_result(ch, msg->reqid, res, &r);
 	ipc_add_str(&r, error ? error : "");
 	ipc_add_u32(&r, res == DIR_FOUND ? (uint32_t)rr.count : 0);

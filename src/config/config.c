@@ -22,6 +22,10 @@
 	{ #name, SET_ENUM, def, 0, 0, reload, F(name), doc, choices }
 #define ADDR(name, def, doc) \
 	{ #name, SET_ADDRESS, def, 0, 0, false, F(name), doc, NULL }
+#define BOOL(name, def, reload, doc) \
+	{ #name, SET_BOOL, def, 0, 0, reload, F(name), doc, NULL }
+#define LIST(name, def, reload, doc) \
+	{ #name, SET_LIST, def, 0, 0, reload, F(name), doc, NULL }
 #define NUM(name, type, def, min, max, reload, doc) \
 	{ #name, type, def, min, max, reload, F(name), doc, NULL }
 
@@ -104,6 +108,58 @@ const struct setting_def youju_settings[] = {
 	    "Maximum number of simultaneous client connections."),
 	NUM(max_connections_per_ip, SET_INT, "50", 1, 1000000, true,
 	    "Maximum number of simultaneous client connections from one IP address."),
+
+	/* SMTP server (RFC 5321) */
+	NUM(message_size_limit, SET_SIZE, "25M", 1024, 2 * INT64_C(1024) * 1024 * 1024, true,
+	    "Largest message accepted, in bytes (announced in EHLO SIZE)."),
+	LIST(trusted_networks, "127.0.0.0/8, ::1/128", true,
+	     "Client networks (CIDR) that may relay without authentication and skip the HELO/sender checks."),
+	BOOL(smtp_reject_invalid_helo, "yes", true,
+	     "Reject HELO/EHLO names that are not a valid host name or address literal."),
+	BOOL(smtp_reject_non_fqdn_helo, "yes", true,
+	     "Reject HELO/EHLO names that are not fully qualified (need a dot)."),
+	BOOL(smtp_reject_non_fqdn_sender, "yes", true,
+	     "Reject MAIL FROM addresses whose domain is not fully qualified."),
+	BOOL(smtp_reject_unknown_sender_domain, "yes", true,
+	     "Reject MAIL FROM domains without MX or address records (a DNS failure gives 450, never 5xx)."),
+	BOOL(smtp_checks_exempt_trusted, "yes", true,
+	     "Skip the HELO and sender checks for clients in trusted_networks."),
+	NUM(smtp_max_recipients, SET_INT, "1000", 1, 100000, true,
+	    "Recipients accepted per message; more get 452 4.5.3."),
+	NUM(smtp_max_command_length, SET_INT, "2048", 512, 65536, true,
+	    "Longest SMTP command line in bytes (RFC 5321 asks for at least 512)."),
+	NUM(smtp_max_line_length, SET_INT, "65536", 1000, 1048576, true,
+	    "Longest message line in bytes; a message with a longer line is rejected after DATA."),
+	NUM(smtp_max_header_size, SET_SIZE, "1M", 1024, 64 * INT64_C(1024) * 1024, true,
+	    "Largest header section of a message in bytes."),
+	NUM(smtp_max_errors, SET_INT, "20", 1, 1000, true,
+	    "Errors in one session before the client is disconnected with 421."),
+	NUM(smtp_soft_error_limit, SET_INT, "10", 0, 1000, true,
+	    "Errors in one session after which every error reply is delayed by smtp_error_delay."),
+	NUM(smtp_error_delay, SET_DURATION, "1s", 0, MS_MINUTE, true,
+	    "Delay of each error reply once smtp_soft_error_limit is passed."),
+	NUM(smtp_timeout, SET_DURATION, "5m", MS_SECOND, MS_HOUR, true,
+	    "How long a client may take to send a command (RFC 5321 4.5.3.2)."),
+	NUM(smtp_data_timeout, SET_DURATION, "10m", MS_SECOND, 2 * MS_HOUR, true,
+	    "How long a client may take to send a whole message after DATA or BDAT."),
+	ENUM(smtp_bare_newline, "reject", "reject|normalize", true,
+	     "Bare LF in a message: reject (550 5.5.2) or normalize to CRLF; it never ends a line either way."),
+	STR(postmaster_address, "", true,
+	    "Where mail to postmaster@ a local domain without its own alias goes; empty keeps it queued."),
+
+	/* queue */
+	NUM(queue_min_free, SET_SIZE, "100M", 0, INT64_MAX, true,
+	    "Free space the spool must keep; below it MAIL gets 452 4.3.1."),
+	NUM(queue_retry_delay, SET_DURATION, "30s", 100, MS_DAY, true,
+	    "First retry delay after a temporary delivery failure; doubles per attempt."),
+	NUM(queue_retry_max_delay, SET_DURATION, "1h", MS_SECOND, 7 * MS_DAY, true,
+	    "Upper limit of the doubling retry delay."),
+
+	/* DNS */
+	LIST(dns_servers, "", false,
+	     "DNS servers to forward to (IP or IP@port); empty uses /etc/resolv.conf."),
+	NUM(dns_timeout, SET_DURATION, "10s", 100, 5 * MS_MINUTE, true,
+	    "How long one DNS lookup may take before it counts as a temporary failure."),
 	{ NULL, SET_STRING, NULL, 0, 0, false, 0, NULL, NULL }
 };
 

@@ -19,7 +19,7 @@
 #define YOUJU_DEFAULT_CONFIG "/etc/youju/youju.conf"
 /* Room in is_set[]; a unit test checks it is >= settings_count(youju_settings),
  * and config.c has a static assertion. */
-#define YOUJU_SETTINGS_MAX 64
+#define YOUJU_SETTINGS_MAX 128
 
 struct youju_config {
 	/* host and paths */
@@ -69,6 +69,35 @@ struct youju_config {
 	/* limits */
 	int64_t max_connections;
 	int64_t max_connections_per_ip;
+
+	/* SMTP server */
+	int64_t message_size_limit;		/* bytes */
+	struct setting_list trusted_networks;
+	bool smtp_reject_invalid_helo;
+	bool smtp_reject_non_fqdn_helo;
+	bool smtp_reject_non_fqdn_sender;
+	bool smtp_reject_unknown_sender_domain;
+	bool smtp_checks_exempt_trusted;
+	int64_t smtp_max_recipients;
+	int64_t smtp_max_command_length;
+	int64_t smtp_max_line_length;
+	int64_t smtp_max_header_size;
+	int64_t smtp_max_errors;
+	int64_t smtp_soft_error_limit;
+	int64_t smtp_error_delay;		/* ms */
+	int64_t smtp_timeout;			/* ms */
+	int64_t smtp_data_timeout;		/* ms */
+	char *smtp_bare_newline;		/* "reject" or "normalize" */
+	char *postmaster_address;
+
+	/* queue */
+	int64_t queue_min_free;			/* bytes */
+	int64_t queue_retry_delay;		/* ms */
+	int64_t queue_retry_max_delay;		/* ms */
+
+	/* DNS */
+	struct setting_list dns_servers;
+	int64_t dns_timeout;			/* ms */
 
 	bool is_set[YOUJU_SETTINGS_MAX];	/* per youju_settings row: set in the file */
 	char *source_path;		/* file name used in messages */

@@ -31,6 +31,25 @@ enum youju_msg {
 	MSG_AUTH_REPLY,
 	MSG_AUTH_FLUSH,		/* (empty): drop the auth cache */
 
+	/* front -> queue; reqid = the SMTP session id, replies MSG_QUEUE_REPLY
+	 * i64 result, str text */
+	MSG_QUEUE_SPACE = 60,	/* u64 size hint -> 1 ok, 0 too little space, -1 error */
+	MSG_QUEUE_BEGIN,	/* str sender, str client-ip, str helo, str client-name,
+				 * str tls, str envid, u32 ret, str body, u32 smtputf8,
+				 * u32 n, n x (str address, str orig, str orcpt,
+				 * u32 notify, u32 local); no reply */
+	MSG_QUEUE_DATA,		/* data chunk; no reply */
+	MSG_QUEUE_END,		/* u32 commit (1) or abort (0) -> 1 + queue id when
+				 * durably queued, -1 + reason otherwise */
+	MSG_QUEUE_REPLY,
+
+	/* queue -> mail; reqid chosen by queue */
+	MSG_DELIVER = 70,	/* str queue-id, str sender, u32 attempt, i64 offset,
+				 * i64 length, fd spool file, u32 n,
+				 * n x (u32 index, str address) -> MSG_DELIVER_RESULT */
+	MSG_DELIVER_RESULT,	/* str queue-id, u32 n, n x (u32 index, i64 status
+				 * (1 delivered, 0 temporary, -1 permanent), str reason) */
+
 	/* control socket: CLI -> master; replies are CTL_REPLY */
 	CTL_STATUS = 80,	/* -> text */
 	CTL_RELOAD,		/* -> text */

@@ -218,8 +218,11 @@ static void on_peer_error(struct ipc_channel *ch, const char *reason, void *arg)
 		log_info("peer=%s disconnected", ipc_channel_peer(ch));
 	else
 		log_error("peer=%s protocol error: %s", ipc_channel_peer(ch), reason);
-	if (r >= 0)
+	if (r >= 0) {
 		ipc_channel_destroy(&ctx->peers[r]);
+		if (ctx->ops->peer_down)
+			ctx->ops->peer_down(ctx, (enum youju_role)r);
+	}
 }
 
 int role_main(const char *name)

@@ -31,6 +31,9 @@ struct role_ops {
 	void (*start)(struct role_ctx *ctx);
 	/* Append "key=value ..." status fields (one line). */
 	void (*status)(struct role_ctx *ctx, buf_t *out);
+	/* A peer role's channel closed (it is restarting); fail whatever
+	 * waits for it. May be NULL. */
+	void (*peer_down)(struct role_ctx *ctx, enum youju_role peer);
 	/* Begin a graceful stop; call role_exit() when idle. NULL = exit now. */
 	void (*shutdown)(struct role_ctx *ctx);
 };

@@ -37,8 +37,25 @@ def free_port():
         return s.getsockname()[1]
 
 
+CERT_DIR = None
+
+
+def test_cert():
+    """A self-signed certificate for localhost, made once per test run."""
+    global CERT_DIR
+    if CERT_DIR is None:
+        CERT_DIR = tempfile.mkdtemp(prefix="youju-cert-")
+        os.chmod(CERT_DIR, 0o755)
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                        "-keyout", f"{CERT_DIR}/key.pem", "-out", f"{CERT_DIR}/cert.pem",
+                        "-days", "30", "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                       check=True, capture_output=True)
+    return f"{CERT_DIR}/cert.pem", f"{CERT_DIR}/key.pem"
+
+
 class Youju:
-    def __init__(self, binary):
+    def __init__(self, binary, extra=""):
         ensure_role_users()
         self.binary = binary
         self.dir = tempfile.mkdtemp(prefix="youju-e2e-")
@@ -47,6 +64,8 @@ class Youju:
         self.log = os.path.join(self.dir, "youju.log")
         self.ports = {s: free_port() for s in SERVICES}
         self.proc = None
+        self.cert, self.key = test_cert()
+        self.extra = extra
         self.write_config()
 
     def config_text(self, extra=""):
@@ -64,9 +83,13 @@ class Youju:
             f"log_file = {self.log}",
             "role_restart_delay = 200ms",
             "shutdown_timeout = 5s",
+            f"tls_cert = {self.cert}",
+            f"tls_key = {self.key}",
+            "queue_retry_delay = 500ms",
+            "queue_min_free = 1M",
         ]
         lines += [f"{s}_listen = 127.0.0.1:{p}" for s, p in self.ports.items()]
-        return "\n".join(lines) + "\n" + extra
+        return "\n".join(lines) + "\n" + self.extra + extra
 
     def write_config(self, extra=""):
         with open(self.conf, "w") as f:
@@ -131,6 +154,32 @@ class Youju:
             text = out + self.read_log()
             assert "ERROR: AddressSanitizer" not in text, text
             assert "runtime error:" not in text, text
+
+    def maildir(self, email):
+        local, domain = email.split("@")
+        return os.path.join(self.dir, "mail", domain, local)
+
+    def messages(self, email):
+        """Contents of every delivered message in the mailbox (new/ and cur/)."""
+        out = []
+        for sub in ("new", "cur"):
+            d = os.path.join(self.maildir(email), sub)
+            if os.path.isdir(d):
+                for name in sorted(os.listdir(d)):
+                    with open(os.path.join(d, name), "rb") as f:
+                        out.append(f.read())
+        return out
+
+    def wait_messages(self, email, n, timeout=20):
+        self.wait_for(lambda: len(self.messages(email)) >= n, timeout=timeout,
+                      what=f"{n} message(s) for {email}")
+        return self.messages(email)
+
+    def setup_users(self, domain="example.test", users=("alice", "bob")):
+        assert self.cli("domain", "add", domain).returncode == 0
+        for u in users:
+            r = self.cli("user", "add", f"{u}@{domain}", "--password-stdin", input="pw-" + u + "\n")
+            assert r.returncode == 0, r.stderr
 
     def cleanup(self):
         shutil.rmtree(self.dir, ignore_errors=True)

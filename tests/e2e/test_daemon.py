@@ -23,10 +23,12 @@ def test_status_lists_all_roles(youju):
 
 
 def test_front_answers_with_protocol_reply(youju):
-    for service, greeting in (("smtp", b"421 4.3.2"), ("imap", b"* BYE"), ("pop3", b"-ERR")):
+    for service, greeting in (("smtp", b"220 mx.example.test ESMTP"), ("submission", b"421 4.3.2"),
+                              ("imap", b"* BYE"), ("pop3", b"-ERR")):
         with socket.create_connection(("127.0.0.1", youju.ports[service]), timeout=5) as s:
             assert s.recv(200).startswith(greeting)
-    youju.wait_for(lambda: "smtp=1" in youju.status(), what="connection counted")
+    youju.wait_for(lambda: "smtp=1" in youju.status() and "submission=1" in youju.status(),
+                   what="connections counted")
 
 
 def test_reload_good_and_bad(youju):
