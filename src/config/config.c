@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "netaddr.h"
 #include "xalloc.h"
 
 #define MS_SECOND INT64_C(1000)
@@ -256,6 +257,33 @@ static void config_check_restart_delays(const struct youju_config *cfg, buf_t *e
 	buf_free(&max);
 }
 
+static void config_check_networks(const struct youju_config *cfg, buf_t *errors)
+{
+	struct netmask_list l = { 0 };
+	const char *error = NULL;
+	if (netmask_list_parse((const char *const *)cfg->trusted_networks.items, cfg->trusted_networks.count,
+			       &l, &error) < 0)
+		config_problem(cfg, errors, "trusted_networks", "%s", error);
+	netmask_list_free(&l);
+	/* dns_servers: "IP" or "IP@port" */
+	for (size_t i = 0; i < cfg->dns_servers.count; i++) {
+		char *item = xstrdup(cfg->dns_servers.items[i]);
+		char *at = strchr(item, '@');
+		struct netaddr a;
+		bool ok = true;
+		if (at) {
+			*at = '\0';
+			char *end = NULL;
+			long port = strtol(at + 1, &end, 10);
+			ok = end && *end == '\0' && port > 0 && port < 65536;
+		}
+		if (!ok || netaddr_parse(item, &a) < 0)
+			config_problem(cfg, errors, "dns_servers", "'%s' is not IP or IP@port",
+				       cfg->dns_servers.items[i]);
+		free(item);
+	}
+}
+
 int config_validate(struct youju_config *cfg, char **error_r)
 {
 	buf_t errors;
@@ -265,6 +293,7 @@ int config_validate(struct youju_config *cfg, char **error_r)
 	config_check_delimiter(cfg, &errors);
 	config_check_users(cfg, &errors);
 	config_check_restart_delays(cfg, &errors);
+	config_check_networks(cfg, &errors);
 	if (strcmp(cfg->log_target, "file") == 0 && cfg->log_file[0] == '\0')
 		config_problem(cfg, &errors, "log_file",
 			       "must be set when log_target is file");

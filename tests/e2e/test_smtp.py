@@ -271,3 +271,23 @@ def test_logs_have_session_and_queue_ids(mx_plain):
     assert f"id={qid} committed" in log
     assert f"id={qid} to=<alice@example.test> delivered" in log
     assert "front[" in log and "session=" in log
+
+
+def test_alias_fanout_and_remote_kept_queued(mx_plain):
+    y = mx_plain
+    assert y.cli("alias", "add", "team@example.test", "alice@example.test").returncode == 0
+    assert y.cli("alias", "add", "team@example.test", "bob@example.test").returncode == 0
+    assert y.cli("alias", "add", "team@example.test", "friend@remote.example").returncode == 0
+    assert y.cli("alias", "add", "@example.test", "bob@example.test").returncode == 0
+    r = swaks(y, "--from", "s@example.org", "--to", "team@example.test,anything@example.test")
+    assert r.returncode == 0, r.stdout
+    y.wait_messages("alice@example.test", 1)
+    y.wait_messages("bob@example.test", 1)
+    # the remote destination waits in the queue for outbound delivery
+    y.wait_for(lambda: "remote_waiting=1" in y.status() and "queued=1" in y.status(), what="remote kept")
+    assert len(y.messages("bob@example.test")) == 1   # catch-all + alias: one delivery
+    # and survives a restart of the whole daemon
+    y.stop()
+    y.proc = None
+    y.start()
+    y.wait_for(lambda: "remote_waiting=1" in y.status(), what="remote still queued after restart")
