@@ -39,6 +39,8 @@ struct q_msg {
 	unsigned attempts;
 	int64_t next_try_ms;
 	bool delivering;
+	bool recovered;		/* found in the spool at start: an earlier run may
+				 * have delivered it without recording that */
 };
 
 struct queue {
@@ -176,7 +178,8 @@ static void deliver(struct q_msg *m)
 	ipc_msg_init(&d, MSG_DELIVER, ++q.next_reqid);
 	ipc_add_str(&d, m->id);
 	ipc_add_str(&d, m->sender);
-	ipc_add_u32(&d, m->attempts);
+	/* a retry makes the mail role look for an earlier copy first */
+	ipc_add_u32(&d, m->attempts + (m->recovered ? 1 : 0));
 	ipc_add_i64(&d, off);
 	ipc_add_i64(&d, len);
 	ipc_add_fd(&d, fd);
@@ -452,6 +455,7 @@ static void recovered(void *ctx, const char *id)
 		free(error);
 	}
 	q_msg_add(&env, st);
+	q.msgs->recovered = true;
 	log_info("id=%s recovered from the spool", id);
 	free(st);
 	spool_envelope_free(&env);

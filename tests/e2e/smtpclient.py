@@ -65,3 +65,17 @@ class Raw:
             self.sock.close()
         except OSError:
             pass
+
+
+def open_tx(port, rcpt="alice@example.test", sender="a@example.org", helo="client.example.org",
+            timeout=10):
+    """Connect, greet, and open a transaction up to the accepted RCPT
+    (rcpt=None stops after MAIL; sender=None after EHLO)."""
+    c = Raw(port, timeout=timeout)
+    c.expect(220)
+    c.expect(250, f"EHLO {helo}")
+    if sender is not None:
+        c.expect(250, f"MAIL FROM:<{sender}>")
+        if rcpt is not None:
+            c.expect(250, f"RCPT TO:<{rcpt}>")
+    return c

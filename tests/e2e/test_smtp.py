@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from conftest import Youju, BINARIES
-from smtpclient import Raw
+from smtpclient import Raw, open_tx
 
 SMTP_EXTRA = """trusted_networks =
 smtp_reject_unknown_sender_domain = no
@@ -137,9 +137,7 @@ def test_too_many_recipients(mx_plain):
     y.extra += "smtp_max_recipients = 3\n"
     y.write_config()
     y.start()
-    c = Raw(y.ports["smtp"])
-    c.expect(220)
-    c.expect(250, "EHLO client.example.org")
+    c = open_tx(y.ports["smtp"], sender=None)
     c.expect(250, "MAIL FROM:<a@example.org>")
     for i in range(3):
         c.expect(250, f"RCPT TO:<alice+{i}@example.test>")
@@ -157,11 +155,7 @@ def test_message_too_big_with_bad_ending(mx_plain):
     y.extra += "message_size_limit = 2k\n"
     y.write_config()
     y.start()
-    c = Raw(y.ports["smtp"])
-    c.expect(220)
-    c.expect(250, "EHLO client.example.org")
-    c.expect(250, "MAIL FROM:<a@example.org>")
-    c.expect(250, "RCPT TO:<alice@example.test>")
+    c = open_tx(y.ports["smtp"])
     c.expect(354, "DATA")
     c.send("Subject: big\r\n\r\n" + "x" * 5000 + "\r\n")
     c.send("\n.\nMAIL FROM:<evil@example.org>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n")
@@ -182,9 +176,7 @@ def test_directory_unavailable_is_451(mx_plain):
     os.chmod(db, 0o644)
     os.kill(y.roles()["auth"][0], 9)
     y.wait_for(y.all_running, what="auth back")
-    c = Raw(y.ports["smtp"])
-    c.expect(220)
-    c.expect(250, "EHLO client.example.org")
+    c = open_tx(y.ports["smtp"], sender=None)
     c.expect(250, "MAIL FROM:<a@example.org>")
     assert c.expect(451, "RCPT TO:<alice@example.test>")[0].startswith("451 4.3.0")
     c.expect(221, "QUIT")
@@ -193,9 +185,7 @@ def test_directory_unavailable_is_451(mx_plain):
 
 def test_bdat_chunking(mx_plain):
     y = mx_plain
-    c = Raw(y.ports["smtp"])
-    c.expect(220)
-    c.expect(250, "EHLO client.example.org")
+    c = open_tx(y.ports["smtp"], sender=None)
     body1 = b"Subject: chunked\r\n\r\nfirst part\r\n"
     body2 = b".not stuffed\r\nlast\r\n"
     c.send(b"MAIL FROM:<a@example.org> BODY=8BITMIME\r\nRCPT TO:<alice@example.test>\r\n"
@@ -208,19 +198,11 @@ def test_bdat_chunking(mx_plain):
     assert msg.endswith(b"first part\n.not stuffed\nlast\n")
     # BDAT sizes that overflow or exceed the limit: refused without allocating
     for bad in ("BDAT 18446744073709551616", "BDAT -1", "BDAT 99999999999999999999"):
-        c2 = Raw(y.ports["smtp"])
-        c2.expect(220)
-        c2.expect(250, "EHLO client.example.org")
-        c2.expect(250, "MAIL FROM:<a@example.org>")
-        c2.expect(250, "RCPT TO:<alice@example.test>")
+        c2 = open_tx(y.ports["smtp"])
         code, lines = c2.cmd(bad)
         assert code in (501, 552), (bad, lines)
         c2.close()
-    c3 = Raw(y.ports["smtp"])
-    c3.expect(220)
-    c3.expect(250, "EHLO client.example.org")
-    c3.expect(250, "MAIL FROM:<a@example.org>")
-    c3.expect(250, "RCPT TO:<alice@example.test>")
+    c3 = open_tx(y.ports["smtp"])
     assert c3.expect(552, "BDAT 999999999")[0].startswith("552 5.3.4")
     assert c3.closed()
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from smtpclient import Raw
+from smtpclient import Raw, open_tx
 from test_smtp import make
 
 # Every non-standard end of data known from SMTP smuggling research:
@@ -32,11 +32,7 @@ def test_smuggling_never_two_messages(mode):
     y = make(extra=f"smtp_bare_newline = {mode}\n")
     try:
         for i, ending in enumerate(ENDINGS):
-            c = Raw(y.ports["smtp"])
-            c.expect(220)
-            c.expect(250, "EHLO client.example.org")
-            c.expect(250, "MAIL FROM:<a@example.org>")
-            c.expect(250, "RCPT TO:<alice@example.test>")
+            c = open_tx(y.ports["smtp"])
             c.expect(354, "DATA")
             c.send(b"Subject: case %d\r\n\r\nbody" % i + ending +
                    b"MAIL FROM:<evil@example.org>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n"
@@ -56,9 +52,7 @@ def test_smuggling_never_two_messages(mode):
 
 
 def test_pipelined_content_before_354_is_refused(mx):
-    c = Raw(mx.ports["smtp"])
-    c.expect(220)
-    c.expect(250, "EHLO client.example.org")
+    c = open_tx(mx.ports["smtp"], sender=None)
     c.send("MAIL FROM:<a@example.org>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\nSubject: x\r\n\r\nx\r\n.\r\n")
     c.expect(250)
     c.expect(250)
@@ -68,9 +62,7 @@ def test_pipelined_content_before_354_is_refused(mx):
 
 
 def test_starttls_injection(mx):
-    c = Raw(mx.ports["smtp"])
-    c.expect(220)
-    c.expect(250, "EHLO client.example.org")
+    c = open_tx(mx.ports["smtp"], sender=None)
     c.send("STARTTLS\r\nEHLO inject.example\r\n")
     c.expect(220)
     assert c.buf == b""
@@ -115,11 +107,7 @@ def test_disk_full_and_fsync_error_give_4xx():
         for point, info in (("posix/io/rw/write", 28), ("posix/io/sync/fsync", 5)):
             subprocess.run(["fiu-ctrl", "-c", f"enable name={point},failinfo={info}", str(qpid)],
                            check=True, timeout=10)
-            c = Raw(y.ports["smtp"])
-            c.expect(220)
-            c.expect(250, "EHLO client.example.org")
-            c.expect(250, "MAIL FROM:<a@example.org>")
-            c.expect(250, "RCPT TO:<alice@example.test>")
+            c = open_tx(y.ports["smtp"])
             c.expect(354, "DATA")
             c.send("Subject: disk\r\n\r\n" + ("y" * 998 + "\r\n") * 200 + ".\r\n")
             code, lines = c.reply()
@@ -131,11 +119,7 @@ def test_disk_full_and_fsync_error_give_4xx():
         assert os.listdir(os.path.join(spool, "incoming")) == []
         assert y.messages("alice@example.test") == []
         # and the server keeps working
-        c = Raw(y.ports["smtp"])
-        c.expect(220)
-        c.expect(250, "EHLO client.example.org")
-        c.expect(250, "MAIL FROM:<a@example.org>")
-        c.expect(250, "RCPT TO:<alice@example.test>")
+        c = open_tx(y.ports["smtp"])
         c.expect(354, "DATA")
         c.send("Subject: fine\r\n\r\nok\r\n.\r\n")
         c.expect(250)
@@ -152,9 +136,7 @@ def test_low_disk_space_at_mail(mx):
     mx.extra += "queue_min_free = 1000000G\n"
     mx.write_config()
     mx.start()
-    c = Raw(mx.ports["smtp"])
-    c.expect(220)
-    c.expect(250, "EHLO client.example.org")
+    c = open_tx(mx.ports["smtp"], sender=None)
     assert c.expect(452, "MAIL FROM:<a@example.org>")[0].startswith("452 4.3.1")
 
 
@@ -173,11 +155,7 @@ def test_crash_during_load_loses_nothing():
                 i += 1
                 tag = f"m{n}-{i}"
                 try:
-                    c = Raw(y.ports["smtp"], timeout=5)
-                    c.expect(220)
-                    c.expect(250, "EHLO client.example.org")
-                    c.expect(250, "MAIL FROM:<a@example.org>")
-                    c.expect(250, "RCPT TO:<alice@example.test>")
+                    c = open_tx(y.ports["smtp"], timeout=5)
                     c.expect(354, "DATA")
                     cut = random.random() < 0.15
                     c.send(f"Subject: {tag}\r\nX-Tag: {tag}\r\n\r\n" + "z" * random.randint(10, 20000) + "\r\n")

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import Youju, BINARIES, free_port
-from smtpclient import Raw
+from smtpclient import Raw, open_tx
 
 
 @pytest.fixture
@@ -37,20 +37,13 @@ host-record=aonly.example,127.0.0.1
         os.kill(int(f.read()), signal.SIGTERM)
 
 
-def session(y):
-    c = Raw(y.ports["smtp"])
-    c.expect(220)
-    c.expect(250, "EHLO client.example.org")
-    return c
-
-
 def test_sender_domain_checks(dns):
     dead = free_port()   # nothing answers there
     y = Youju(BINARIES["plain"], f"trusted_networks =\ndns_servers = 127.0.0.1@{dns}\ndns_timeout = 2s\n")
     y.start()
     try:
         y.setup_users()
-        c = session(y)
+        c = open_tx(y.ports["smtp"], sender=None)
         c.expect(250, "MAIL FROM:<a@good.example>")
         c.expect(250, "RSET")
         c.expect(250, "MAIL FROM:<a@aonly.example>")
@@ -65,7 +58,7 @@ def test_sender_domain_checks(dns):
         y.extra = f"dns_servers = 127.0.0.1@{dead}\ndns_timeout = 1s\ntrusted_networks =\n"
         y.write_config()
         y.start()
-        c = session(y)
+        c = open_tx(y.ports["smtp"], sender=None)
         t0 = time.time()
         lines = c.expect(450, "MAIL FROM:<a@good.example>")
         assert lines[0].startswith("450 4.1.8"), lines
@@ -76,7 +69,7 @@ def test_sender_domain_checks(dns):
         y.extra = f"dns_servers = 127.0.0.1@{dead}\ndns_timeout = 1s\n"   # loopback trusted by default
         y.write_config()
         y.start()
-        c = session(y)
+        c = open_tx(y.ports["smtp"], sender=None)
         c.expect(250, "MAIL FROM:<a@nonexistent.example>")
         c.expect(221, "QUIT")
     finally:
