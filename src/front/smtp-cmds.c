@@ -405,7 +405,7 @@ static void cmd_bdat(struct smtp_session *s, struct smtp_command *cmd)
 		return;
 	}
 	uint64_t total = (s->tx->dec ? smtp_data_size(s->tx->dec) : 0) + cmd->bdat_size;
-	if (cmd->bdat_size > (uint64_t)cfg->message_size_limit || total > (uint64_t)cfg->message_size_limit + 2) {
+	if (cmd->bdat_size > (uint64_t)cfg->message_size_limit || total > (uint64_t)cfg->message_size_limit) {
 		smtp_reply(s, 552, "5.3.4", "Message size exceeds fixed limit");
 		smtp_session_close(s);
 		return;
