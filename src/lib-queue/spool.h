@@ -131,7 +131,8 @@ int spool_load_state(const char *spool_dir, const char *id, size_t nrcpts,
 		     enum spool_rcpt_state *states_out, char **error_r);
 /* Removes queue/<id>, then queue/<id>.state (that order, so a crash between
  * them leaves an orphan log, never a message whose recipients look pending
- * again), then fsyncs queue/. */
+ * again). queue/ is not fsync'd: a removal undone by a crash only means a
+ * redelivery, which the mail role detects (delivery keys). */
 int spool_remove(const char *spool_dir, const char *id, char **error_r);
 
 /* Start-up recovery, before any session is accepted: removes every file in

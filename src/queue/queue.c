@@ -212,31 +212,74 @@ static struct q_msg *find_msg(const char *id)
 	return NULL;
 }
 
+struct deliver_outcome {
+	uint32_t idx;
+	int64_t status;
+	const char *reason;
+};
+
+/* Every recipient delivered by this one result and nothing recorded
+ * before: the spool file can simply go, without writing a state log
+ * first (two flushes fewer per message). */
+static bool completes_message(const struct q_msg *m, const struct deliver_outcome *o, uint32_t n)
+{
+	size_t delivered = 0;
+	for (size_t i = 0; i < m->nrcpts; i++)
+		if (m->states[i] != SPOOL_RCPT_PENDING)
+			return false;
+	for (uint32_t i = 0; i < n; i++) {
+		if (o[i].idx >= m->nrcpts || o[i].status != 1)
+			return false;
+		delivered++;
+	}
+	return delivered == m->nrcpts;
+}
+
 static void on_deliver_result(struct ipc_msg *msg)
 {
-	const char *id, *reason;
-	uint32_t n, idx;
-	int64_t status;
+	const char *id;
+	uint32_t n;
 	char *error = NULL;
 
-	if (ipc_get_str(msg, &id) < 0 || ipc_get_u32(msg, &n) < 0)
+	if (ipc_get_str(msg, &id) < 0 || ipc_get_u32(msg, &n) < 0 || n > 100000)
+		fatal("malformed MSG_DELIVER_RESULT");
+	struct deliver_outcome *o = xcalloc(n ? n : 1, sizeof(*o));
+	for (uint32_t i = 0; i < n; i++)
+		if (ipc_get_u32(msg, &o[i].idx) < 0 || ipc_get_i64(msg, &o[i].status) < 0 ||
+		    ipc_get_str(msg, &o[i].reason) < 0)
+			fatal("malformed MSG_DELIVER_RESULT");
+	if (ipc_get_end(msg) < 0)
 		fatal("malformed MSG_DELIVER_RESULT");
 	struct q_msg *m = find_msg(id);
+	if (m == NULL) {
+		free(o);
+		return;
+	}
+	m->delivering = false;
+	if (completes_message(m, o, n)) {
+		for (uint32_t i = 0; i < n; i++) {
+			m->states[o[i].idx] = SPOOL_RCPT_DELIVERED;
+			q.stat_delivered++;
+			log_info("id=%s to=<%s> status=sent (%s)", id, m->rcpt_addr[o[i].idx], o[i].reason);
+		}
+		free(o);
+		maybe_finish(m);
+		return;
+	}
 	bool temp = false;
 	for (uint32_t i = 0; i < n; i++) {
-		if (ipc_get_u32(msg, &idx) < 0 || ipc_get_i64(msg, &status) < 0 || ipc_get_str(msg, &reason) < 0)
-			fatal("malformed MSG_DELIVER_RESULT");
-		if (m == NULL || idx >= m->nrcpts)
+		uint32_t idx = o[i].idx;
+		if (idx >= m->nrcpts)
 			continue;
-		if (status == 0) {
+		if (o[i].status == 0) {
 			temp = true;
-			log_info("id=%s to=<%s> status=deferred reason=\"%s\"", id, m->rcpt_addr[idx], reason);
+			log_info("id=%s to=<%s> status=deferred reason=\"%s\"", id, m->rcpt_addr[idx], o[i].reason);
 			continue;
 		}
-		enum spool_rcpt_state st = status > 0 ? SPOOL_RCPT_DELIVERED : SPOOL_RCPT_FAILED;
+		enum spool_rcpt_state st = o[i].status > 0 ? SPOOL_RCPT_DELIVERED : SPOOL_RCPT_FAILED;
 		/* record it durably before forgetting it: a crash here means a
 		 * second delivery attempt, which the mail role recognises */
-		if (spool_mark(q.ctx->cfg->spool_dir, id, idx, st, reason, &error) < 0) {
+		if (spool_mark(q.ctx->cfg->spool_dir, id, idx, st, o[i].reason, &error) < 0) {
 			log_error("id=%s cannot record delivery: %s", id, error);
 			free(error);
 			error = NULL;
@@ -246,18 +289,14 @@ static void on_deliver_result(struct ipc_msg *msg)
 		m->states[idx] = st;
 		if (st == SPOOL_RCPT_DELIVERED) {
 			q.stat_delivered++;
-			log_info("id=%s to=<%s> status=sent (%s)", id, m->rcpt_addr[idx], reason);
+			log_info("id=%s to=<%s> status=sent (%s)", id, m->rcpt_addr[idx], o[i].reason);
 		} else {
 			q.stat_failed++;
 			log_error("id=%s to=<%s> status=failed reason=\"%s\" (kept in the queue: bounces are not built yet)",
-				  id, m->rcpt_addr[idx], reason);
+				  id, m->rcpt_addr[idx], o[i].reason);
 		}
 	}
-	if (ipc_get_end(msg) < 0)
-		fatal("malformed MSG_DELIVER_RESULT");
-	if (m == NULL)
-		return;
-	m->delivering = false;
+	free(o);
 	if (temp)
 		defer(m);
 	maybe_finish(m);
