@@ -148,6 +148,20 @@ const struct setting_def youju_settings[] = {
 	STR(postmaster_address, "", true,
 	    "Where mail to postmaster@ a local domain without its own alias goes; empty keeps it queued."),
 
+	/* login (IMAP, POP3) */
+	ENUM(auth_allow_plaintext, "loopback", "no|loopback|yes", true,
+	     "Password logins without TLS: never, only from loopback clients, or always (RFC 8314 says never)."),
+	NUM(auth_failure_delay, SET_DURATION, "2s", 0, MS_MINUTE, true,
+	    "Delay of the reply to a failed login; doubles per recent failure from the same address."),
+	NUM(auth_failure_max_delay, SET_DURATION, "15s", 0, 10 * MS_MINUTE, true,
+	    "Upper limit of the doubling failed-login delay."),
+	NUM(login_timeout, SET_DURATION, "3m", MS_SECOND, MS_HOUR, true,
+	    "How long an IMAP or POP3 client may stay connected without logging in."),
+	BOOL(pop3_mark_seen, "yes", true,
+	     "POP3 RETR and TOP mark the message \\Seen (what IMAP clients of the same mailbox see)."),
+	NUM(pop3_idle_timeout, SET_DURATION, "10m", MS_MINUTE, MS_HOUR, true,
+	    "How long a logged-in POP3 client may stay silent (RFC 1939 asks for at least 10 minutes)."),
+
 	/* queue */
 	NUM(queue_min_free, SET_SIZE, "100M", 0, INT64_MAX, true,
 	    "Free space the spool must keep; below it MAIL gets 452 4.3.1."),

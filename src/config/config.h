@@ -90,6 +90,14 @@ struct youju_config {
 	char *smtp_bare_newline;		/* "reject" or "normalize" */
 	char *postmaster_address;
 
+	/* login (IMAP, POP3) */
+	char *auth_allow_plaintext;		/* "no", "loopback" or "yes" */
+	int64_t auth_failure_delay;		/* ms */
+	int64_t auth_failure_max_delay;		/* ms */
+	int64_t login_timeout;			/* ms */
+	bool pop3_mark_seen;
+	int64_t pop3_idle_timeout;		/* ms */
+
 	/* queue */
 	int64_t queue_min_free;			/* bytes */
 	int64_t queue_retry_delay;		/* ms */

@@ -50,6 +50,11 @@ enum youju_msg {
 	MSG_DELIVER_RESULT,	/* str queue-id, u32 n, n x (u32 index, i64 status
 				 * (1 delivered, 0 temporary, -1 permanent), str reason) */
 
+	/* front -> mail: a client logged in; mail serves it from now on */
+	MSG_MAIL_LOGIN = 75,	/* u32 protocol (1 IMAP, 2 POP3), str user, str client-ip,
+				 * str tls, data input already buffered, fd connection
+				 * (the client socket, or a socketpair front proxies TLS on) */
+
 	/* control socket: CLI -> master; replies are CTL_REPLY */
 	CTL_STATUS = 80,	/* -> text */
 	CTL_RELOAD,		/* -> text */

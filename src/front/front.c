@@ -1,8 +1,9 @@
 /*
  * The front role: owns every network listener, chrooted and unprivileged.
- * SMTP on the smtp listener is served by smtp-session.c; the listeners whose
- * servers are not built yet (submission, IMAP, POP3) answer with their
- * protocol's "not available" reply and close.
+ * SMTP on the smtp listener is served by smtp-session.c, POP3 before login
+ * by pop3-login.c; the listeners whose servers are not built yet
+ * (submission, IMAP) answer with their protocol's "not available" reply
+ * and close.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -12,6 +13,8 @@
 
 #include "front.h"
 #include "log.h"
+#include "login.h"
+#include "pop3-login.h"
 #include "smtp-session.h"
 #include "tls.h"
 #include "xalloc.h"
@@ -121,6 +124,10 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
 		smtp_session_start(l, cfd, &peer);
 		return;
 	}
+	if (l->pop3) {
+		pop3_login_start(l, cfd, &peer, strcmp(l->name, "pop3s") == 0);
+		return;
+	}
 	char ip[64];
 	netaddr_format(&peer, ip, sizeof(ip));
 	const char *reply = unavailable_reply(l->name);
@@ -137,6 +144,7 @@ static void front_listener_add(struct role_ctx *ctx, const char *name, int fd)
 	l->name = xstrdup(name);
 	l->fd = fd;
 	l->smtp = strcmp(name, "smtp") == 0;
+	l->pop3 = strcmp(name, "pop3") == 0 || strcmp(name, "pop3s") == 0;
 	l->ev = event_new(ctx->base, fd, EV_READ | EV_PERSIST, on_accept, l);
 }
 
@@ -195,6 +203,10 @@ static void front_message(struct role_ctx *ctx, struct ipc_channel *from, struct
 {
 	if (msg->type != MSG_AUTH_REPLY && msg->type != MSG_QUEUE_REPLY)
 		fatal("unexpected message type %u from %s", msg->type, ipc_channel_peer(from));
+	if (msg->type == MSG_AUTH_REPLY && pop3_login_owns(msg->reqid)) {
+		pop3_login_auth_reply(msg->reqid, msg);
+		return;
+	}
 	struct smtp_session *s = front_session_find(msg->reqid);
 	if (s == NULL)
 		return;	/* the session ended meanwhile */
@@ -207,6 +219,8 @@ static void front_peer_down(struct role_ctx *ctx, enum youju_role peer)
 		return;
 	if (peer == ROLE_QUEUE)
 		front_g.queue_epoch++;
+	else
+		pop3_login_peer_down();
 	for (unsigned b = 0; b < FRONT_SESSION_BUCKETS; b++) {
 		struct smtp_session *s = front_g.buckets[b], *next;
 		for (; s; s = next) {
@@ -222,7 +236,8 @@ static void front_status(struct role_ctx *ctx, buf_t *out)
 	for (unsigned i = 0; i < front_g.nlisteners; i++)
 		buf_printf(out, " %s=%llu", front_g.listeners[i].name,
 			   (unsigned long long)front_g.listeners[i].accepted);
-	buf_printf(out, " messages=%llu", (unsigned long long)front_g.stat_messages);
+	buf_printf(out, " messages=%llu pop3_prelogin=%u proxied=%u", (unsigned long long)front_g.stat_messages,
+		   pop3_login_count(), login_proxied());
 }
 
 static void front_shutdown(struct role_ctx *ctx)
@@ -237,6 +252,7 @@ static void front_shutdown(struct role_ctx *ctx)
 	if (front_g.nconns == 0)
 		role_exit(ctx, 0);
 	smtp_session_close_all();
+	pop3_login_close_all();
 }
 
 const struct role_ops front_role_ops = {

@@ -22,7 +22,8 @@ struct front_listener {
 	char *name;
 	int fd;
 	struct event *ev;
-	bool smtp;		/* served by the SMTP server (others: not built yet) */
+	bool smtp;		/* served by the SMTP server */
+	bool pop3;		/* pop3 or pop3s */
 	uint64_t accepted;
 	uint64_t refused;
 };

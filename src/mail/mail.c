@@ -13,6 +13,7 @@
 #include "address.h"
 #include "log.h"
 #include "maildir.h"
+#include "pop3-session.h"
 #include "role.h"
 #include "xalloc.h"
 
@@ -125,11 +126,33 @@ static void on_deliver(struct role_ctx *ctx, struct ipc_channel *from, struct ip
 	ipc_send(from, &result);
 }
 
+static void on_login(struct role_ctx *ctx, struct ipc_msg *msg)
+{
+	uint32_t proto;
+	const char *user, *ip, *tls;
+	slice_t pending;
+	int fd;
+	if (ipc_get_u32(msg, &proto) < 0 || ipc_get_str(msg, &user) < 0 || ipc_get_str(msg, &ip) < 0 ||
+	    ipc_get_str(msg, &tls) < 0 || ipc_get_data(msg, &pending) < 0 || ipc_get_fd(msg, &fd) < 0 ||
+	    ipc_get_end(msg) < 0)
+		fatal("malformed MSG_MAIL_LOGIN");
+	if (proto == 2) {
+		pop3_session_start(ctx, user, ip, tls, pending.ptr, pending.len, fd);
+		return;
+	}
+	/* IMAP after login is not built yet: front does not hand it over */
+	log_error("login for an unsupported protocol %u", proto);
+	close(fd);
+}
+
 static void mail_message(struct role_ctx *ctx, struct ipc_channel *from, struct ipc_msg *msg)
 {
-	if (msg->type != MSG_DELIVER)
+	if (msg->type == MSG_DELIVER)
+		on_deliver(ctx, from, msg);
+	else if (msg->type == MSG_MAIL_LOGIN)
+		on_login(ctx, msg);
+	else
 		fatal("unexpected message type %u from %s", msg->type, ipc_channel_peer(from));
-	on_deliver(ctx, from, msg);
 }
 
 static void mail_configure(struct role_ctx *ctx, bool reload)
@@ -146,9 +169,9 @@ static void mail_configure(struct role_ctx *ctx, bool reload)
 
 static void mail_status(struct role_ctx *ctx, buf_t *out)
 {
-	buf_printf(out, "mail_dir=%s delivered=%llu deferred=%llu failed=%llu", ctx->cfg->mail_dir,
+	buf_printf(out, "mail_dir=%s delivered=%llu deferred=%llu failed=%llu pop3_sessions=%u", ctx->cfg->mail_dir,
 		   (unsigned long long)mst.delivered, (unsigned long long)mst.deferred,
-		   (unsigned long long)mst.failed);
+		   (unsigned long long)mst.failed, pop3_session_count());
 }
 
 const struct role_ops mail_role_ops = {

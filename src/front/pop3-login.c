@@ -1,0 +1,489 @@
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/ssl.h>
+
+#include "log.h"
+#include "login.h"
+#include "pop3-command.h"
+#include "pop3-login.h"
+#include "sasl.h"
+#include "smtp-input.h"
+#include "tls.h"
+#include "xalloc.h"
+
+#define POP3_MAX_BAD 3		/* bad commands before disconnect (Dovecot: 3) */
+
+enum pl_state { PL_READY, PL_AUTH_SASL, PL_CHECKING, PL_DELAY, PL_TLS, PL_CLOSING };
+
+struct pop3_login {
+	struct pop3_login *next;
+	uint64_t id;
+	char sid[24];
+	struct bufferevent *bev;
+	struct netaddr peer;
+	char ip[NETADDR_STRLEN];
+	bool tls;
+	char *tls_info;
+	enum pl_state state;
+	struct smtp_line_reader lines;
+	char *user;			/* from USER */
+	struct sasl sasl;
+	bool sasl_active;
+	unsigned bad;
+	struct event *timer;		/* login timeout */
+	struct event *delay;		/* failed-login delay */
+	buf_t out;
+};
+
+static struct pop3_login *sessions;
+static uint64_t next_id = UINT64_C(1) << 62;	/* apart from SMTP session ids */
+
+static void pl_process(struct pop3_login *s);
+static void on_read(struct bufferevent *bev, void *arg);
+static void on_write(struct bufferevent *bev, void *arg);
+static void on_event(struct bufferevent *bev, short what, void *arg);
+
+static struct pop3_login *find(uint64_t id)
+{
+	for (struct pop3_login *s = sessions; s; s = s->next)
+		if (s->id == id)
+			return s;
+	return NULL;
+}
+
+bool pop3_login_owns(uint64_t id)
+{
+	return find(id) != NULL;
+}
+
+static void pl_destroy(struct pop3_login *s, bool free_bev)
+{
+	struct pop3_login **pp = &sessions;
+	while (*pp && *pp != s)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = s->next;
+	if (free_bev && s->bev) {
+		bufferevent_free(s->bev);
+		front_conn_release(&s->peer);
+	}
+	if (s->sasl_active)
+		sasl_free(&s->sasl);
+	event_free(s->timer);
+	event_free(s->delay);
+	buf_free(&s->out);
+	free(s->user);
+	free(s->tls_info);
+	free(s);
+	if (front_g.ctx->stopping && front_g.nconns == 0)
+		role_exit(front_g.ctx, 0);
+}
+
+static void flush(struct pop3_login *s)
+{
+	if (s->out.used) {
+		bufferevent_write(s->bev, s->out.data, s->out.used);
+		buf_reset(&s->out);
+	}
+}
+
+static void reply(struct pop3_login *s, const char *text)
+{
+	buf_append_cstr(&s->out, text);
+	buf_append(&s->out, "\r\n", 2);
+}
+
+static void close_after_flush(struct pop3_login *s)
+{
+	flush(s);
+	s->state = PL_CLOSING;
+	bufferevent_disable(s->bev, EV_READ);
+}
+
+static void bad_command(struct pop3_login *s, const char *text)
+{
+	buf_printf(&s->out, "-ERR %s\r\n", text);
+	if (++s->bad >= POP3_MAX_BAD) {
+		reply(s, "-ERR Too many bad commands, closing connection");
+		close_after_flush(s);
+	}
+}
+
+static void capa(struct pop3_login *s)
+{
+	bool pw = login_plaintext_allowed(s->tls, &s->peer);
+	buf_append_cstr(&s->out, "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\n"
+				 "AUTH-RESP-CODE\r\nPIPELINING\r\n");
+	if (pw)
+		buf_append_cstr(&s->out, "USER\r\nSASL PLAIN LOGIN\r\n");
+	if (front_g.tls && !s->tls)
+		buf_append_cstr(&s->out, "STLS\r\n");
+	buf_append_cstr(&s->out, "IMPLEMENTATION youju\r\n.\r\n");
+}
+
+static void start_check(struct pop3_login *s, const char *user, const char *password, size_t len)
+{
+	if (login_check(s->id, user, password, len) < 0) {
+		reply(s, "-ERR [SYS/TEMP] Authentication service unavailable, try again later");
+		return;
+	}
+	free(s->user);
+	s->user = xstrdup(user);
+	s->state = PL_CHECKING;
+}
+
+static void cmd_stls(struct pop3_login *s)
+{
+	if (front_g.tls == NULL || s->tls) {
+		bad_command(s, s->tls ? "TLS already active" : "TLS not available");
+		return;
+	}
+	reply(s, "+OK Begin TLS negotiation");
+	flush(s);
+	/* RFC 2595 4: nothing sent before the handshake may be acted on */
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	SSL *ssl = SSL_new(front_g.tls);
+	s->bev = bufferevent_openssl_filter_new(front_g.ctx->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
+						BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
+	bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, 64 * 1024);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	s->tls = true;
+	s->state = PL_TLS;
+	free(s->user);
+	s->user = NULL;
+	smtp_line_reader_init(&s->lines, POP3_AUTH_LINE_MAX);
+}
+
+static void cmd_auth(struct pop3_login *s, struct pop3_command *cmd)
+{
+	buf_t ch;
+	enum sasl_mech mech;
+	if (cmd->nargs == 0) {
+		/* the pre-RFC 5034 mechanism listing some clients still send */
+		buf_append_cstr(&s->out, "+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n");
+		return;
+	}
+	if (sasl_mech_parse(cmd->args[0], &mech) < 0) {
+		bad_command(s, "Unsupported authentication mechanism");
+		return;
+	}
+	sasl_init(&s->sasl, mech);
+	s->sasl_active = true;
+	buf_init(&ch, 1024);
+	enum sasl_status st = sasl_start(&s->sasl, cmd->nargs > 1 ? cmd->args[1] : NULL, &ch);
+	if (st == SASL_CONTINUE) {
+		buf_printf(&s->out, "+ %s\r\n", buf_cstr(&ch));
+		s->state = PL_AUTH_SASL;
+	} else if (st == SASL_DONE) {
+		start_check(s, sasl_user(&s->sasl), sasl_password(&s->sasl), sasl_password_len(&s->sasl));
+	} else {
+		bad_command(s, st == SASL_CANCELLED ? "Authentication cancelled" : "Invalid authentication data");
+	}
+	if (s->state != PL_AUTH_SASL && s->state != PL_CHECKING) {
+		sasl_free(&s->sasl);
+		s->sasl_active = false;
+	}
+	buf_free(&ch);
+}
+
+static void sasl_line(struct pop3_login *s, const char *line, size_t len)
+{
+	buf_t ch;
+	buf_init(&ch, 1024);
+	enum sasl_status st = sasl_step(&s->sasl, line, len, &ch);
+	s->state = PL_READY;
+	if (st == SASL_CONTINUE) {
+		buf_printf(&s->out, "+ %s\r\n", buf_cstr(&ch));
+		s->state = PL_AUTH_SASL;
+	} else if (st == SASL_DONE) {
+		start_check(s, sasl_user(&s->sasl), sasl_password(&s->sasl), sasl_password_len(&s->sasl));
+	} else {
+		bad_command(s, st == SASL_CANCELLED ? "Authentication cancelled" : "Invalid authentication data");
+	}
+	if (s->state != PL_AUTH_SASL) {
+		sasl_free(&s->sasl);
+		s->sasl_active = false;
+	}
+	buf_free(&ch);
+}
+
+static void dispatch(struct pop3_login *s, char *line, size_t len)
+{
+	struct pop3_command cmd;
+	const char *error;
+	if (pop3_command_parse(line, len, &cmd, &error) < 0) {
+		bad_command(s, error);
+		return;
+	}
+	bool pw = login_plaintext_allowed(s->tls, &s->peer);
+	switch (cmd.verb) {
+	case POP3_CAPA:
+		capa(s);
+		break;
+	case POP3_STLS:
+		cmd_stls(s);
+		break;
+	case POP3_QUIT:
+		reply(s, "+OK Bye");
+		close_after_flush(s);
+		break;
+	case POP3_USER:
+		if (!pw) {
+			bad_command(s, "[AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections");
+			break;
+		}
+		free(s->user);
+		s->user = xstrdup(cmd.args[0]);
+		reply(s, "+OK");
+		break;
+	case POP3_PASS:
+		if (!pw) {
+			bad_command(s, "[AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections");
+		} else if (s->user == NULL) {
+			bad_command(s, "No username given");
+		} else {
+			char *user = xstrdup(s->user);
+			start_check(s, user, cmd.args[0], strlen(cmd.args[0]));
+			free(user);
+		}
+		explicit_bzero(line, len);
+		break;
+	case POP3_AUTH:
+		if (!pw)
+			bad_command(s, "[AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections");
+		else
+			cmd_auth(s, &cmd);
+		explicit_bzero(line, len);
+		break;
+	default:
+		bad_command(s, "[AUTH] Log in first");
+	}
+}
+
+static void pl_process(struct pop3_login *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	while (s->state == PL_READY || s->state == PL_AUTH_SASL) {
+		size_t avail = evbuffer_get_length(in);
+		if (avail == 0)
+			break;
+		size_t want = avail > POP3_AUTH_LINE_MAX + 2 ? POP3_AUTH_LINE_MAX + 2 : avail;
+		char *p = (char *)evbuffer_pullup(in, (ssize_t)want);
+		size_t line_len = 0, consumed = 0;
+		enum smtp_line_error lerr;
+		int r = smtp_line_next(&s->lines, p, want, &line_len, &consumed, &lerr);
+		if (r == 0) {
+			evbuffer_drain(in, consumed);
+			if (consumed == 0)
+				break;
+			continue;
+		}
+		if (r < 0) {
+			evbuffer_drain(in, consumed);
+			bad_command(s, lerr == SMTP_LINE_TOO_LONG ? "Command line too long" : "Invalid line ending");
+			continue;
+		}
+		char *line = xstrndup(p, line_len);
+		evbuffer_drain(in, consumed);
+		if (s->state == PL_AUTH_SASL)
+			sasl_line(s, line, line_len);
+		else
+			dispatch(s, line, line_len);
+		explicit_bzero(line, line_len);
+		free(line);
+	}
+	if (s->state != PL_DELAY)
+		flush(s);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+	struct pop3_login *s = arg;
+	log_set_session(s->sid);
+	if (s->state == PL_TLS) {
+		SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
+		buf_t d;
+		buf_init(&d, 256);
+		tls_describe(ssl, &d);
+		s->tls_info = xstrdup(buf_cstr(&d));
+		buf_free(&d);
+		s->state = PL_READY;
+	}
+	pl_process(s);
+	log_set_session(NULL);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+	struct pop3_login *s = arg;
+	if (s->state == PL_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0 &&
+	    (bufferevent_get_underlying(bev) == NULL ||
+	     evbuffer_get_length(bufferevent_get_output(bufferevent_get_underlying(bev))) == 0))
+		pl_destroy(s, true);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct pop3_login *s = arg;
+	if (what & BEV_EVENT_CONNECTED) {
+		on_read(bev, arg);
+		return;
+	}
+	log_set_session(s->sid);
+	log_info("pop3 disconnect before login client=%s", s->ip);
+	log_set_session(NULL);
+	pl_destroy(s, true);
+}
+
+static void on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct pop3_login *s = arg;
+	reply(s, "-ERR Disconnected for inactivity");
+	close_after_flush(s);
+}
+
+static void on_delay_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct pop3_login *s = arg;
+	/* RFC 2449 8.1.2 AUTH: same text for unknown user and bad password */
+	reply(s, "-ERR [AUTH] Authentication failed");
+	s->state = PL_READY;
+	pl_process(s);
+}
+
+void pop3_login_auth_reply(uint64_t id, struct ipc_msg *msg)
+{
+	struct pop3_login *s = find(id);
+	int64_t result;
+	const char *canonical;
+	uint32_t cached;
+	if (s == NULL || s->state != PL_CHECKING)
+		return;
+	if (ipc_get_i64(msg, &result) < 0)
+		fatal("malformed MSG_AUTH_REPLY");
+	if (result == AUTH_R_FOUND && (ipc_get_str(msg, &canonical) < 0 || ipc_get_u32(msg, &cached) < 0))
+		fatal("malformed MSG_AUTH_REPLY");
+	if (s->sasl_active) {
+		sasl_free(&s->sasl);
+		s->sasl_active = false;
+	}
+	log_set_session(s->sid);
+	if (result == AUTH_R_FOUND) {
+		login_succeeded(&s->peer);
+		struct evbuffer *in = bufferevent_get_input(s->bev);
+		size_t n = evbuffer_get_length(in);
+		const char *pending = n ? (const char *)evbuffer_pullup(in, (ssize_t)n) : "";
+		log_info("pop3 login user=%s client=%s%s", canonical, s->ip, s->tls ? " tls=1" : "");
+		flush(s);
+		char *user = xstrdup(canonical);
+		if (login_handoff(s->bev, s->tls, &s->peer, LOGIN_POP3, user, s->ip, s->tls_info, pending, n) == 0) {
+			s->bev = NULL;	/* mail serves it now */
+			free(user);
+			log_set_session(NULL);
+			pl_destroy(s, false);
+			return;
+		}
+		free(user);
+		reply(s, "-ERR [SYS/TEMP] Mailbox service unavailable, try again later");
+		s->state = PL_READY;
+	} else if (result == AUTH_R_TEMPFAIL) {
+		reply(s, "-ERR [SYS/TEMP] Temporary authentication failure, try again later");
+		s->state = PL_READY;
+	} else {
+		log_info("pop3 login failed user=%s client=%s", s->user ? s->user : "?", s->ip);
+		int64_t d = login_failure_delay(&s->peer);
+		login_failed(&s->peer);
+		s->state = PL_DELAY;
+		struct timeval tv = { d / 1000, (d % 1000) * 1000 };
+		evtimer_add(s->delay, &tv);
+		log_set_session(NULL);
+		return;
+	}
+	pl_process(s);
+	log_set_session(NULL);
+}
+
+void pop3_login_start(struct front_listener *l, int fd, const struct netaddr *peer, bool implicit_tls)
+{
+	const char *why;
+	if (!front_conn_acquire(peer, &why)) {
+		static const char msg[] = "-ERR [SYS/TEMP] Too many connections\r\n";
+		(void)!write(fd, msg, sizeof(msg) - 1);
+		close(fd);
+		l->refused++;
+		return;
+	}
+	struct pop3_login *s = xcalloc(1, sizeof(*s));
+	s->id = next_id++;
+	snprintf(s->sid, sizeof(s->sid), "p%08x%04x", (unsigned)time(NULL), (unsigned)(s->id & 0xffff));
+	s->peer = *peer;
+	netaddr_format(peer, s->ip, sizeof(s->ip));
+	buf_init(&s->out, 0);
+	smtp_line_reader_init(&s->lines, POP3_AUTH_LINE_MAX);
+	if (implicit_tls && front_g.tls) {
+		SSL *ssl = SSL_new(front_g.tls);
+		s->bev = bufferevent_openssl_socket_new(front_g.ctx->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+							BEV_OPT_CLOSE_ON_FREE);
+		bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
+		s->tls = true;
+		s->state = PL_TLS;
+	} else {
+		s->bev = bufferevent_socket_new(front_g.ctx->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	}
+	bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, 64 * 1024);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	s->timer = evtimer_new(front_g.ctx->base, on_timeout, s);
+	s->delay = evtimer_new(front_g.ctx->base, on_delay_done, s);
+	int64_t t = front_g.ctx->cfg->login_timeout;
+	struct timeval tv = { t / 1000, (t % 1000) * 1000 };
+	evtimer_add(s->timer, &tv);
+	s->next = sessions;
+	sessions = s;
+	log_set_session(s->sid);
+	log_info("pop3 connect client=%s service=%s", s->ip, l->name);
+	log_set_session(NULL);
+	reply(s, "+OK youju POP3 ready");
+	flush(s);	/* with implicit TLS it goes out after the handshake */
+}
+
+void pop3_login_peer_down(void)
+{
+	for (struct pop3_login *s = sessions; s; s = s->next) {
+		if (s->state != PL_CHECKING)
+			continue;
+		if (s->sasl_active) {
+			sasl_free(&s->sasl);
+			s->sasl_active = false;
+		}
+		reply(s, "-ERR [SYS/TEMP] Temporary authentication failure, try again later");
+		s->state = PL_READY;
+		flush(s);
+	}
+}
+
+unsigned pop3_login_count(void)
+{
+	unsigned n = 0;
+	for (struct pop3_login *s = sessions; s; s = s->next)
+		n++;
+	return n;
+}
+
+void pop3_login_close_all(void)
+{
+	for (struct pop3_login *s = sessions; s; s = s->next) {
+		if (s->state == PL_CLOSING)
+			continue;
+		reply(s, "-ERR Server shutting down");
+		close_after_flush(s);
+	}
+}
