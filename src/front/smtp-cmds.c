@@ -475,7 +475,7 @@ void smtp_dispatch(struct smtp_session *s, struct smtp_command *cmd, const char 
 		smtp_reply(s, 252, "2.0.0", "Cannot VRFY user, but will accept message and attempt delivery");
 		break;
 	case SMTP_EXPN:
-		smtp_error_reply(s, 502, "5.5.1", "Error: command not implemented");
+		smtp_error_reply(s, 502, "5.5.1", "Error: EXPN is not supported");
 		break;
 	case SMTP_STARTTLS:
 		cmd_starttls(s);
