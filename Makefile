@@ -82,13 +82,22 @@ check: deps-test
 	@$(MAKE) --no-print-directory all $(B)/unit-tests $(A)/unit-tests $(A)/youju
 	@tools/run-tests
 
-# libFuzzer targets: tests/fuzz/fuzz-NAME.c -> build/fuzz/fuzz-NAME
+# libFuzzer targets: tests/fuzz/fuzz-NAME.c -> build/fuzz/fuzz-NAME. The
+# library is compiled once with clang and the sanitizers, then linked into
+# every target.
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
-FUZZ_FLAGS := -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined $(INCS) $(PKG_CFLAGS)
+FUZZ_CFLAGS := -std=c17 -D_GNU_SOURCE -g -O1 $(INCS) $(PKG_CFLAGS)
+FOBJ_LIB := $(patsubst %.c,$(B)/fuzz/obj/%.o,$(LIB_SRC))
 fuzz: $(FUZZ_BIN)
-$(B)/fuzz/%: tests/fuzz/%.c $(LIB_SRC)
+$(B)/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
+	@echo "CC [fuzz] $<"
+	@clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -MMD -MP -c -o $@ $<
+$(B)/fuzz/%: tests/fuzz/%.c $(FOBJ_LIB)
+	@mkdir -p $(dir $@)
+	@echo "LD [fuzz] $@"
+	@clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(FOBJ_LIB) $(LDLIBS)
+-include $(FOBJ_LIB:.o=.d)
 
 docs: $(B)/youju
 	$(B)/youju config doc > docs/config.md
