@@ -33,6 +33,9 @@
 #define LOG_REWRITE_MIN (256 * 1024)
 #define CACHE_COMPACT_MIN (4u * 1024 * 1024)
 #define CACHE_MAX_ENTRY (32u * 1024 * 1024)
+/* the largest MODSEQ a file may hold; loaded states above
+   MAIL_INDEX_MODSEQ_LIMIT start over, so what we write stays below this */
+#define REPLAY_MAX_MODSEQ (UINT64_C(1) << 62)
 
 struct index_header {
 	uint32_t magic;
@@ -169,12 +172,6 @@ int store_unlink(const char *path)
 {
 	store_step("unlink", path);
 	return unlink(path);
-}
-
-int store_mkdir(const char *path)
-{
-	store_step("mkdir", path);
-	return mkdir(path, 0700);
 }
 
 int store_ftruncate(int fd, off_t len, const char *path)
@@ -389,6 +386,9 @@ static void history_add(struct mail_index *idx, uint32_t uid, uint64_t modseq)
 		idx->expunged = xreallocarray(idx->expunged, idx->expunged_alloc,
 					      sizeof(*idx->expunged));
 	}
+	/* ascending, even if a damaged log says otherwise */
+	if (idx->nexpunged > 0 && modseq < idx->expunged[idx->nexpunged - 1].modseq)
+		modseq = idx->expunged[idx->nexpunged - 1].modseq;
 	idx->expunged[idx->nexpunged++] = (struct mail_index_expunge){ uid, 0, modseq };
 }
 
@@ -533,7 +533,7 @@ static bool snap_parse_keywords(struct snap *s, const unsigned char *p, size_t l
 static const char *snap_check_records(const struct snap *s)
 {
 	const struct index_header *h = &s->hdr;
-	uint64_t kwmask = keyword_mask(s->nkw), psum = 0;
+	uint64_t kwmask = keyword_mask(s->nkw);
 	uint32_t prev = 0;
 
 	for (uint32_t i = 0; i < h->messages; i++) {
@@ -558,9 +558,8 @@ static const char *snap_check_records(const struct snap *s)
 		if (nul == NULL || nul == name || name[0] == '.' ||
 		    memchr(name, '/', (size_t)(nul - name)) != NULL)
 			return "bad file name";
-		if (r->psize > INT64_MAX || psum > UINT64_MAX - r->psize)
+		if (r->psize > INT64_MAX)
 			return "bad size";
-		psum += r->psize;
 		if (r->cache_off == 0 && r->cache_len != 0)
 			return "bad cache pointer";
 	}
@@ -634,7 +633,7 @@ static int snap_load(const char *dir, const char *file, struct snap *s, uint32_t
 		goto out;
 	}
 	if (h->uidvalidity == 0 || h->uidnext == 0 || h->highestmodseq == 0 ||
-	    h->highestmodseq > INT64_MAX || h->first_recent_uid > h->uidnext ||
+	    h->highestmodseq > REPLAY_MAX_MODSEQ || h->first_recent_uid > h->uidnext ||
 	    h->keywords_count > MAIL_INDEX_MAX_KEYWORDS || h->keywords_size > 64 * 256 ||
 	    h->gen >= UINT64_MAX / 2) {
 		why = "bad header";
@@ -876,7 +875,7 @@ static int log_load(const char *dir, const char *file, struct logfile *l, uint32
 	if (l->hdr.magic != LOG_MAGIC || l->hdr.version != INDEX_VERSION ||
 	    log_header_hash(&l->hdr) != l->hdr.hash || l->hdr.uidvalidity == 0 ||
 	    l->hdr.start_uidnext == 0 || l->hdr.start_hms == 0 ||
-	    l->hdr.start_hms > INT64_MAX || l->hdr.gen >= UINT64_MAX / 2) {
+	    l->hdr.start_hms > REPLAY_MAX_MODSEQ || l->hdr.gen >= UINT64_MAX / 2) {
 		log_warn("index: ignoring path=%s reason=\"bad header\"", path);
 		goto out;
 	}
@@ -924,7 +923,7 @@ static void replay_record(struct mail_index *idx, uint32_t type, struct cursor *
 		r.idate = (int64_t)cur_u64(c);
 		if (!cur_name(c, name, &len) || c->bad || !name_valid(name, len))
 			return;
-		if (r.uid == 0 || r.uid == UINT32_MAX || r.modseq == 0 || r.modseq > INT64_MAX ||
+		if (r.uid == 0 || r.uid == UINT32_MAX || r.modseq == 0 || r.modseq > REPLAY_MAX_MODSEQ ||
 		    r.psize > INT64_MAX || (idx->count > 0 && r.uid <= idx->recs[idx->count - 1].uid))
 			return;
 		(void)index_push(idx, &r, name, len);
@@ -938,7 +937,7 @@ static void replay_record(struct mail_index *idx, uint32_t type, struct cursor *
 		kw = cur_u64(c);
 		modseq = cur_u64(c);
 		if (!cur_name(c, name, &len) || c->bad || !mail_index_lookup_uid(idx, uid, &pos) ||
-		    modseq > INT64_MAX || (len > 0 && !name_valid(name, len)))
+		    modseq > REPLAY_MAX_MODSEQ || (len > 0 && !name_valid(name, len)))
 			return;
 		struct mail_index_record *rec = &idx->recs[pos];
 		if (rec->flags & MAIL_REC_EXPUNGED)
@@ -959,7 +958,7 @@ static void replay_record(struct mail_index *idx, uint32_t type, struct cursor *
 		(void)cur_u32(c);
 		modseq = cur_u64(c);
 		(void)cur_u64(c);
-		if (c->bad || modseq > INT64_MAX || !mail_index_lookup_uid(idx, uid, &pos) ||
+		if (c->bad || modseq > REPLAY_MAX_MODSEQ || !mail_index_lookup_uid(idx, uid, &pos) ||
 		    (idx->recs[pos].flags & MAIL_REC_EXPUNGED))
 			return;
 		index_mark(idx, pos, modseq);
@@ -980,7 +979,7 @@ static void replay_record(struct mail_index *idx, uint32_t type, struct cursor *
 		int64_t ns = (int64_t)cur_u64(c), cs = (int64_t)cur_u64(c);
 		uint64_t cache_id = cur_u64(c);
 
-		if (c->bad || hms > INT64_MAX || uidnext == UINT32_MAX)
+		if (c->bad || hms > REPLAY_MAX_MODSEQ || uidnext == UINT32_MAX)
 			return;
 		if (uidnext > idx->uidnext)
 			idx->uidnext = uidnext;
@@ -1046,7 +1045,7 @@ static void log_replay(struct mail_index *idx, const struct logfile *l)
 
 static bool raise_bounds(struct mail_index *idx, uint64_t uid_bound, uint64_t modseq_bound)
 {
-	if (uid_bound >= UINT32_MAX || modseq_bound >= INT64_MAX / 2)
+	if (uid_bound >= UINT32_MAX || modseq_bound > MAIL_INDEX_MODSEQ_LIMIT)
 		return false;
 	if (uid_bound > idx->uidnext)
 		idx->uidnext = (uint32_t)uid_bound;
@@ -1209,6 +1208,12 @@ int mail_index_open(const char *dir, struct mail_index **idx_r, enum mail_index_
 	} else {
 		state = exists ? MAIL_INDEX_LOST : MAIL_INDEX_CREATED;
 	}
+	if (state != MAIL_INDEX_LOST && state != MAIL_INDEX_CREATED &&
+	    idx->highestmodseq > MAIL_INDEX_MODSEQ_LIMIT) {
+		/* RFC 7162 3.1.2: MODSEQs only grow; near the end of the
+		   63-bit range, start over under a new UIDVALIDITY */
+		state = MAIL_INDEX_LOST;
+	}
 	if (state == MAIL_INDEX_LOST || state == MAIL_INDEX_CREATED)
 		index_reset_fresh(idx, max_uidv);
 	if (state != MAIL_INDEX_EXACT) {
@@ -1328,6 +1333,8 @@ int mail_index_append(struct mail_index *idx, const struct mail_index_record *re
 
 	if (!name_valid(name, len))
 		return store_fail(error_r, "index: invalid file name");
+	if (rec->uid > idx->uidnext && rec->uid < UINT32_MAX - 1)
+		idx->uidnext = rec->uid;	/* the reserve check sees the jump */
 	if (idx->uidnext >= UINT32_MAX - 1)
 		return store_fail(error_r, "index: UIDs of %s used up", idx->dir);
 	if (reserve_check(idx, error_r) < 0)
@@ -1431,10 +1438,29 @@ int mail_index_keyword_add(struct mail_index *idx, const char *name)
 	return (int)idx->nkeywords++;
 }
 
+void mail_index_reset(struct mail_index *idx, uint32_t uidvalidity)
+{
+	index_reset_fresh(idx, 0);
+	idx->uidvalidity = uidvalidity != 0 ? uidvalidity : 1;
+	buf_reset(&idx->pending);
+	idx->pending_sync = false;
+	idx->need_rewrite = true;
+	idx->log_ino = 0;
+}
+
 void mail_index_init_uidvalidity(struct mail_index *idx, uint32_t uidvalidity)
 {
 	if (idx->count == 0 && idx->uidnext == 1 && uidvalidity != 0)
 		idx->uidvalidity = uidvalidity;
+}
+
+void mail_index_raise_uidnext(struct mail_index *idx, uint32_t uidnext)
+{
+	if (uidnext > idx->uidnext && uidnext < UINT32_MAX) {
+		idx->uidnext = uidnext;
+		log_header_record(idx);
+		idx->pending_sync = true;
+	}
 }
 
 void mail_index_set_first_recent(struct mail_index *idx, uint32_t uid)
@@ -1606,7 +1632,8 @@ static void snapshot_build(struct mail_index *idx, uint64_t gen, buf_t *out, buf
 		buf_append(out, idx->keywords[i], n);
 	}
 	h.keywords_size = (uint32_t)(out->used - kw_off);
-	buf_append(out, idx->expunged + first_exp, nexp * sizeof(*idx->expunged));
+	if (nexp > 0)
+		buf_append(out, idx->expunged + first_exp, nexp * sizeof(*idx->expunged));
 	str_off = out->used;
 	buf_append(out, new_names->data, new_names->used);
 	memcpy(out->data, &h, sizeof(h));

@@ -8,18 +8,25 @@
  * Files, all in the folder's Maildir directory (host byte order; an index
  * written on a different architecture is "corrupt" and rebuilt):
  *
- *   youju.index      snapshot of generation G: header, one 64-byte record
- *                    per message (ascending UID), keyword names, expunge
- *                    history, file names; one 64-bit hash over all of it.
- *                    Only ever replaced whole: write .tmp, fsync, rename.
+ *   youju.index      snapshot of generation G: a 128-byte header
+ *                    (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, first \Recent
+ *                    UID, directory stamps, sizes), one 64-byte record per
+ *                    message (ascending UID: flags, keyword bitmap, MODSEQ,
+ *                    file size, RFC822.SIZE, internal date, cache pointer,
+ *                    offset of its current file name), the keyword names,
+ *                    the expunge history (UID, MODSEQ) and the file names;
+ *                    one 64-bit hash over all of it. Only ever replaced
+ *                    whole: write .tmp, fsync, rename.
  *   youju.log        changes since snapshot G, append-only. Header (gen G,
  *                    UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ at G), then
  *                    framed records each with its own hash. Records take
  *                    effect in groups ended by a COMMIT record, so one
  *                    command's changes apply all or not at all; a torn tail
  *                    (crash mid-write) is cut off at the last COMMIT.
- *   youju.index.bak  the previous snapshot (G-1), a hard link made at the
- *   youju.log.1      rewrite, and the previous log (changes G-1 -> G).
+ *   youju.index.bak  the previous snapshot (G-1): a hard link made at the
+ *                    rewrite (a copy of the new snapshot, in an inode of its
+ *                    own, when the old one was unreadable);
+ *   youju.log.1      the previous log (changes G-1 -> G), a hard link.
  *   youju.cache      opaque per-message blobs (see mail_index_cache_set).
  *
  * Crash safety: a rewrite writes youju.index.tmp and youju.log.tmp (fsync
@@ -43,16 +50,20 @@
  *            newer snapshot first (+2 reserves when only .bak survives,
  *            since .bak is at most one generation behind). HIGHESTMODSEQ is
  *            raised the same way. Messages not described get new UIDs.
- *   LOST     no snapshot and no log of this folder can be read: a fresh
- *            index with a new UIDVALIDITY (greater than any seen in a
- *            readable leftover, and at least the current time).
+ *   LOST     no snapshot and no log of this folder can be read (or the
+ *            HIGHESTMODSEQ passed MAIL_INDEX_MODSEQ_LIMIT): a fresh index
+ *            with a new UIDVALIDITY (greater than any seen in a readable
+ *            leftover, and at least the current time).
  *   CREATED  no youju file existed: a new folder.
- * In every state but EXACT the caller must rescan the Maildir and then
- * call mail_index_rewrite().
+ * In every state but EXACT (and whenever need_rewrite is set) the caller
+ * rescans the Maildir; the next mail_index_commit() then writes a snapshot.
+ * Running out of UIDs is handled above this layer (mail_index_reset).
  *
  * Ownership: one struct mail_index per folder per process; the mail role
  * keeps all sessions and deliveries of a user in one process (DESIGN.md 2),
- * so there is no locking between processes.
+ * so there is no locking between processes. A log that grew behind our
+ * back (a second writer, unsupported) is noticed at commit and answered
+ * with a whole new snapshot of our state.
  *
  * Errors: -1 with a malloc'd *error_r (error_r may be NULL) for system
  * errors. Corrupt files are never an error, they are recovered from.
@@ -76,6 +87,8 @@
 /* UIDs and MODSEQs the log may hand out before a new snapshot is due */
 #define MAIL_INDEX_UID_RESERVE 65536u
 #define MAIL_INDEX_MODSEQ_RESERVE (UINT64_C(1) << 24)
+/* an index loaded with a higher HIGHESTMODSEQ starts over (LOST) */
+#define MAIL_INDEX_MODSEQ_LIMIT (UINT64_C(1) << 61)
 /* expunged (uid, modseq) pairs kept for QRESYNC (RFC 7162 3.2.5) */
 #define MAIL_INDEX_EXPUNGE_HISTORY 65536
 #define MAIL_CACHE_FIELDS 16
@@ -150,7 +163,8 @@ struct mail_index {
 	uint32_t snap_uidnext;
 	uint64_t snap_hms, snap_size;
 	dev_t dev;
-	ino_t index_ino;		/* 0: youju.index is not ours (rewrite makes .bak from the new one) */
+	ino_t index_ino;		/* 0: youju.index is not ours (the rewrite
+					   then copies the new one to .bak) */
 	ino_t log_ino;
 	int log_fd;			/* -1 until the first commit after open */
 	uint64_t log_size;		/* valid bytes of our log */
@@ -184,10 +198,12 @@ static inline const char *mail_index_name(const struct mail_index *idx, uint32_t
 
 /*
  * Adds a message at the end with the next UID and MODSEQ. rec supplies
- * flags, keywords, sizes and date (uid, modseq and name_off are ignored);
- * name is the file name (in new/ when MAIL_REC_IN_NEW is set). -1 when the
- * UID space of this UIDVALIDITY is used up, or when a snapshot that had to
- * be written first (MAIL_INDEX_UID_RESERVE) could not be.
+ * flags, keywords, sizes and date (modseq and name_off are ignored); a
+ * nonzero rec->uid >= uidnext is taken as the UID (importing another
+ * server's UIDs), anything else gets uidnext. name is the file name (in
+ * new/ when MAIL_REC_IN_NEW is set). -1 when the UID space of this
+ * UIDVALIDITY is used up, or when a snapshot that had to be written first
+ * (MAIL_INDEX_UID_RESERVE) could not be.
  */
 int mail_index_append(struct mail_index *idx, const struct mail_index_record *rec, const char *name,
 		      uint32_t *pos_r, char **error_r);
@@ -207,10 +223,15 @@ int mail_index_keyword_lookup(const struct mail_index *idx, const char *name);
  * taken or the name is not an IMAP atom (RFC 9051 flag-keyword). */
 int mail_index_keyword_add(struct mail_index *idx, const char *name);
 bool mail_index_keyword_valid(const char *name);
+/* Forgets every record and starts over under a new UIDVALIDITY (the UID
+ * space is used up, RFC 9051 2.3.1.1); the next commit writes a snapshot. */
+void mail_index_reset(struct mail_index *idx, uint32_t uidvalidity);
 /* Only for a fresh index (state LOST or CREATED, nothing added yet): the
  * caller knows a better UIDVALIDITY (the user's last one + 1). */
 void mail_index_init_uidvalidity(struct mail_index *idx, uint32_t uidvalidity);
 void mail_index_set_first_recent(struct mail_index *idx, uint32_t uid);
+/* UIDNEXT = max(UIDNEXT, uidnext) (an imported UIDNEXT). */
+void mail_index_raise_uidnext(struct mail_index *idx, uint32_t uidnext);
 void mail_index_set_stamps(struct mail_index *idx, int64_t new_stamp, int64_t cur_stamp);
 void mail_index_set_vsize(struct mail_index *idx, uint32_t pos, uint64_t vsize);
 
@@ -259,8 +280,8 @@ uint64_t mail_index_hash(const void *data, size_t len, uint64_t seed);
 
 /*
  * Test-only fault injection for everything lib-store writes (index, log,
- * cache, folder renames): step() runs before each write, fsync, rename,
- * link, unlink, mkdir and truncate with a short op name and the path, and
+ * cache, message files): step() runs before each write, fsync, rename,
+ * link, unlink, create and truncate with a short op name and the path, and
  * may kill the process (crash tests); write and fsync replace the calls.
  * NULL restores the real calls.
  */

@@ -26,7 +26,6 @@ int store_fsync_dir(const char *dir);
 int store_rename(const char *from, const char *to);
 int store_link(const char *from, const char *to);
 int store_unlink(const char *path);
-int store_mkdir(const char *path);
 int store_ftruncate(int fd, off_t len, const char *path);
 
 /* Sets *error_r (if error_r) to a malloc'd formatted message; returns -1. */
@@ -43,6 +42,18 @@ static inline int64_t store_stat_mtime_ns(const struct stat *st)
 }
 
 /* ---- folders (mailbox.c) ---- */
+
+struct uid_import_entry {
+	char *base;
+	uint32_t uid;
+};
+
+/* Dovecot's dovecot-uidlist of a folder, for the first open by youju. */
+struct uid_import {
+	uint32_t uidvalidity, uidnext;
+	struct uid_import_entry *v;	/* sorted by base name */
+	size_t n;
+};
 
 /* One folder opened in this process: the index and Maildir state that all
  * views (sessions, deliveries) of it share. Owned by its user, freed when
@@ -62,6 +73,8 @@ struct mail_folder {
 	/* mtimes (ns) of new/ and cur/ whose contents we know, except for a
 	   change in the same clock tick (mailbox.c, dir_needs_scan) */
 	int64_t seen_new_ns, seen_cur_ns;
+	/* while a new index is first filled: UIDs from dovecot-uidlist */
+	const struct uid_import *import;
 };
 
 struct mail_user {

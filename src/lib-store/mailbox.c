@@ -27,6 +27,8 @@
 #define STAMP_SAFE_NS (INT64_C(2) * 1000000000)
 /* maildir(5): tmp/ files untouched for 36 hours are litter */
 #define TMP_MAX_AGE_SECS (36 * 3600)
+/* views that claim no \Recent and move nothing */
+#define MAILBOX_OPEN_PASSIVE (MAILBOX_OPEN_READONLY | MAILBOX_OPEN_DELIVERY)
 
 struct recent_range {
 	uint32_t lo, hi;	/* [lo, hi) */
@@ -354,7 +356,7 @@ static uint32_t view_recent_count(const struct mailbox *box)
 	const struct mail_index *idx = box->f->index;
 	uint32_t n = 0;
 
-	if (box->flags & MAILBOX_OPEN_READONLY)
+	if (box->flags & MAILBOX_OPEN_PASSIVE)
 		return box->count + 1 - mailbox_seq_ge(box, idx->first_recent_uid);
 	for (size_t i = 0; i < box->nrecent; i++)
 		n += mailbox_seq_ge(box, box->recent[i].hi) - mailbox_seq_ge(box, box->recent[i].lo);
@@ -519,12 +521,26 @@ static bool base_table_find(const struct base_table *t, const struct mail_index 
 	return false;
 }
 
+struct fresh_order {
+	const struct scan *s;
+	const uint32_t *import_uid;	/* per scan entry, 0 = none; or NULL */
+};
+
+/* Imported UIDs first (ascending), then delivery time, then name. */
 static int new_entry_cmp(const void *a, const void *b, void *ctx)
 {
-	const struct scan *s = ctx;
-	const struct scan_entry *x = &s->e[*(const size_t *)a], *y = &s->e[*(const size_t *)b];
+	const struct fresh_order *o = ctx;
+	const struct scan *s = o->s;
+	size_t ia = *(const size_t *)a, ib = *(const size_t *)b;
+	const struct scan_entry *x = &s->e[ia], *y = &s->e[ib];
 	const char *xn = s->arena.data + x->off, *yn = s->arena.data + y->off;
+	uint32_t xi = o->import_uid ? o->import_uid[ia] : 0, yi = o->import_uid ? o->import_uid[ib] : 0;
 	uint64_t xs, xu, ys, yu;
+
+	if ((xi != 0) != (yi != 0))
+		return xi != 0 ? -1 : 1;
+	if (xi != yi)
+		return xi < yi ? -1 : 1;
 
 	name_time(xn, &xs, &xu);
 	name_time(yn, &ys, &yu);
@@ -550,9 +566,141 @@ static char *move_to_cur(struct mail_folder *f, const char *name, uint32_t flags
 	return curname;
 }
 
+/* ---- dovecot-uidlist (migration from Dovecot, DESIGN.md 9) ---- */
+
+#define UIDLIST_MAX_SIZE (64u * 1024 * 1024)
+
+static int import_entry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct uid_import_entry *)a)->base,
+		      ((const struct uid_import_entry *)b)->base);
+}
+
+static uint32_t import_lookup(const struct uid_import *imp, const char *name)
+{
+	size_t blen = name_base_len(name), lo = 0, hi = imp->n;
+	char *base = xstrndup(name, blen);
+	uint32_t uid = 0;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(imp->v[mid].base, base);
+		if (c == 0) {
+			uid = imp->v[mid].uid;
+			break;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	free(base);
+	return uid;
+}
+
+static void import_free(struct uid_import *imp)
+{
+	for (size_t i = 0; i < imp->n; i++)
+		free(imp->v[i].base);
+	free(imp->v);
+	memset(imp, 0, sizeof(*imp));
+}
+
+static bool parse_u32(const char *s, size_t len, uint32_t *v_r)
+{
+	uint64_t v;
+
+	if (slice_to_u64(slice_make(s, len), &v) < 0 || v == 0 || v >= UINT32_MAX)
+		return false;
+	*v_r = (uint32_t)v;
+	return true;
+}
+
+/*
+ * Reads DIR/dovecot-uidlist: "1 UIDVALIDITY NEXTUID" then "UID NAME"
+ * lines, or (version 3) "3 V<uidvalidity> N<nextuid> G<guid>" then
+ * "UID [extensions] :NAME" lines. false if missing or malformed; lines
+ * that make no sense are skipped.
+ */
+static bool import_load(const char *dir, struct uid_import *imp)
+{
+	char *path = xasprintf("%s/dovecot-uidlist", dir), *data, *line, *save = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), version;
+	size_t alloc = 0;
+	uint32_t prev = 0;
+	struct stat st;
+
+	memset(imp, 0, sizeof(*imp));
+	free(path);
+	if (fd < 0)
+		return false;
+	if (fstat(fd, &st) < 0 || st.st_size <= 0 || (uint64_t)st.st_size > UIDLIST_MAX_SIZE) {
+		close(fd);
+		return false;
+	}
+	data = xmalloc((size_t)st.st_size + 1);
+	if (read(fd, data, (size_t)st.st_size) != st.st_size) {
+		close(fd);
+		free(data);
+		return false;
+	}
+	close(fd);
+	data[st.st_size] = '\0';
+	line = strtok_r(data, "\n", &save);
+	if (line == NULL || (line[0] != '1' && line[0] != '3') || line[1] != ' ') {
+		free(data);
+		return false;
+	}
+	version = line[0] - '0';
+	int n = 0;
+	char *tsave = NULL;
+	for (char *tok = strtok_r(line + 2, " ", &tsave); tok != NULL;
+	     tok = strtok_r(NULL, " ", &tsave), n++) {
+		if (version == 1 && n == 0)
+			(void)parse_u32(tok, strlen(tok), &imp->uidvalidity);
+		else if (version == 1 && n == 1)
+			(void)parse_u32(tok, strlen(tok), &imp->uidnext);
+		else if (version == 3 && tok[0] == 'V')
+			(void)parse_u32(tok + 1, strlen(tok + 1), &imp->uidvalidity);
+		else if (version == 3 && tok[0] == 'N')
+			(void)parse_u32(tok + 1, strlen(tok + 1), &imp->uidnext);
+	}
+	while ((line = strtok_r(NULL, "\n", &save)) != NULL) {
+		char *sp = strchr(line, ' '), *name;
+		uint32_t uid;
+
+		if (sp == NULL || !parse_u32(line, (size_t)(sp - line), &uid) || uid <= prev)
+			continue;
+		name = version == 3 ? strstr(sp, " :") : sp;
+		if (name == NULL)
+			continue;
+		name += version == 3 ? 2 : 1;
+		name[name_base_len(name)] = '\0';
+		if (name[0] == '\0' || name[0] == '.' || strchr(name, '/') != NULL ||
+		    strlen(name) > MAIL_INDEX_NAME_MAX)
+			continue;
+		if (imp->n == alloc) {
+			alloc = alloc ? alloc * 2 : 256;
+			imp->v = xreallocarray(imp->v, alloc, sizeof(*imp->v));
+		}
+		imp->v[imp->n++] = (struct uid_import_entry){ xstrdup(name), uid };
+		prev = uid;
+	}
+	free(data);
+	if (imp->uidvalidity == 0) {
+		import_free(imp);
+		return false;
+	}
+	if (imp->n > 1)
+		qsort(imp->v, imp->n, sizeof(*imp->v), import_entry_cmp);
+	if (prev >= imp->uidnext)
+		imp->uidnext = prev + 1;
+	return true;
+}
+
 /* A file that appeared: give it a UID. */
 static int scan_add_new(struct mail_folder *f, const char *name, bool in_new, bool dup,
-			bool readonly, char **error_r)
+			bool readonly, uint32_t uid, char **error_r)
 {
 	struct mail_index *idx = f->index;
 	struct mail_index_record rec;
@@ -564,6 +712,7 @@ static int scan_add_new(struct mail_folder *f, const char *name, bool in_new, bo
 	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
 		goto out;	/* gone again, or not a message */
 	memset(&rec, 0, sizeof(rec));
+	rec.uid = uid;
 	rec.psize = (uint64_t)st.st_size;
 	rec.idate = st.st_mtime;
 	if (name_vsize(name, &rec.vsize))
@@ -717,16 +866,56 @@ static int folder_scan(struct mail_folder *f, bool scan_new, bool scan_cur, bool
 		mail_user_quota_add(f->user, -(int64_t)r->psize, -1);
 		f->notify_pending = true;
 	}
+	if (nfresh > 0 && (uint64_t)idx->uidnext + nfresh + 1 >= UINT32_MAX) {
+		/* RFC 9051 2.3.1.1: out of UIDs, so a new UIDVALIDITY. Open
+		   sessions cannot follow: the folder is gone for them. */
+		uint32_t v;
+		if (f->nviews > 0) {
+			f->deleted = true;
+			ret = store_fail_code(MAIL_ERR_NOTFOUND, error_r,
+					      "Mailbox %s ran out of UIDs", f->name);
+			goto out;
+		}
+		v = mail_user_new_uidvalidity(f->user, idx->uidvalidity + 1, error_r);
+		if (v == 0)
+			goto fail;
+		log_warn("mailbox: UIDs of path=%s used up, new uidvalidity=%" PRIu32, f->path, v);
+		mail_user_quota_add(f->user, -(int64_t)idx->psize_sum,
+				    -(int64_t)(idx->count - idx->marked));
+		mail_index_reset(idx, v);
+		ret = 1;	/* read everything again */
+		goto out;
+	}
 	if (nfresh > 0) {
-		qsort_r(fresh, nfresh, sizeof(*fresh), new_entry_cmp, &s);
+		struct fresh_order order = { &s, NULL };
+		uint32_t *import_uid = NULL;
+
+		if (f->import != NULL) {
+			import_uid = xcalloc(s.n, sizeof(uint32_t));
+			for (size_t i = 0; i < nfresh; i++)
+				if (!s.e[fresh[i]].dup)
+					import_uid[fresh[i]] = import_lookup(f->import,
+									     scan_name(&s, fresh[i]));
+			order.import_uid = import_uid;
+		}
+		qsort_r(fresh, nfresh, sizeof(*fresh), new_entry_cmp, &order);
+		/* files Dovecot did not know come after its NEXTUID */
+		for (size_t i = 0; import_uid != NULL && i < nfresh; i++)
+			if (import_uid[fresh[i]] == 0) {
+				import_uid[fresh[i]] = f->import->uidnext;
+				break;
+			}
 		for (size_t i = 0; i < nfresh; i++) {
 			const struct scan_entry *e = &s.e[fresh[i]];
 			if (e->in_new || e->dup)
 				moved = moved || !readonly;
 			if (scan_add_new(f, scan_name(&s, fresh[i]), e->in_new, e->dup, readonly,
-					 error_r) < 0)
+					 import_uid ? import_uid[fresh[i]] : 0, error_r) < 0) {
+				free(import_uid);
 				goto fail;
+			}
 		}
+		free(import_uid);
 		f->notify_pending = true;
 	}
 	if (scan_cur)
@@ -819,6 +1008,8 @@ static int folder_sync_disk(struct mail_folder *f, bool force, bool readonly, ch
 	scan_cur = force || dir_needs_scan(mcur, idx->cur_stamp, f->seen_cur_ns, now);
 	if (scan_new || scan_cur) {
 		ret = folder_scan(f, scan_new, scan_cur, readonly, error_r);
+		if (ret > 0)	/* the index was reset */
+			ret = folder_scan(f, true, true, readonly, error_r);
 		if (ret < 0)
 			return ret;
 	}
@@ -857,6 +1048,7 @@ static int folder_open(struct mail_user *u, const char *canonical, bool readonly
 {
 	char *path = mail_user_folder_path(u, canonical);
 	enum mail_index_state state;
+	struct uid_import imp = { 0, 0, NULL, 0 };
 	struct mail_index *idx;
 	struct mail_folder *f;
 	struct stat st;
@@ -889,7 +1081,13 @@ static int folder_open(struct mail_user *u, const char *canonical, bool readonly
 		free(path);
 		return MAIL_ERR_TEMP;
 	}
-	if (state == MAIL_INDEX_LOST || state == MAIL_INDEX_CREATED) {
+	if (state == MAIL_INDEX_CREATED && import_load(path, &imp)) {
+		/* first open of a folder Dovecot served: keep its UIDs (and
+		   so the clients' caches and POP3 UIDLs) */
+		log_info("mailbox: importing path=%s/dovecot-uidlist uidvalidity=%" PRIu32
+			 " entries=%zu", path, imp.uidvalidity, imp.n);
+		mail_index_init_uidvalidity(idx, imp.uidvalidity);
+	} else if (state == MAIL_INDEX_LOST || state == MAIL_INDEX_CREATED) {
 		uint32_t v = mail_user_new_uidvalidity(u, idx->uidvalidity, error_r);
 		if (v == 0) {
 			mail_index_close(&idx);
@@ -906,7 +1104,12 @@ static int folder_open(struct mail_user *u, const char *canonical, bool readonly
 	f->next = u->folders;
 	u->folders = f;
 	f->maybe_in_new = true;
+	f->import = imp.uidvalidity != 0 ? &imp : NULL;
 	ret = folder_sync_disk(f, state != MAIL_INDEX_EXACT, readonly, error_r);
+	f->import = NULL;
+	if (ret == 0 && imp.uidvalidity != 0)
+		mail_index_raise_uidnext(idx, imp.uidnext);
+	import_free(&imp);
 	if (ret == 0)
 		ret = folder_commit(f, NULL, error_r);
 	if (ret < 0) {
@@ -1017,13 +1220,19 @@ static void view_catch_up(struct mailbox *box, bool keep_expunged, struct mailbo
 		}
 	}
 	/* \Recent: a writable view claims what nobody has seen */
-	if (!(box->flags & MAILBOX_OPEN_READONLY) && idx->first_recent_uid < idx->uidnext) {
+	if (!(box->flags & MAILBOX_OPEN_PASSIVE) && idx->first_recent_uid < idx->uidnext) {
 		recent_add(box, idx->first_recent_uid, idx->uidnext);
 		mail_index_set_first_recent(idx, idx->uidnext);
 	}
 	box->uid_limit = idx->uidnext;
 	box->modseq_seen = idx->highestmodseq;
 	box->nown = 0;
+	if (box->own_alloc > 1024) {
+		/* an idle view stays small after a big STORE */
+		free(box->own);
+		box->own = NULL;
+		box->own_alloc = 0;
+	}
 	if (ch != NULL) {
 		/* EXPUNGE responses from the highest number down */
 		for (size_t i = 0; i < nexp / 2; i++) {
@@ -1068,9 +1277,9 @@ int mailbox_open(struct mail_user *u, const char *name, unsigned flags, struct m
 		return ret;
 	f = mail_user_find_folder(u, canonical);
 	if (f == NULL) {
-		ret = folder_open(u, canonical, (flags & MAILBOX_OPEN_READONLY) != 0, &f, error_r);
+		ret = folder_open(u, canonical, (flags & MAILBOX_OPEN_PASSIVE) != 0, &f, error_r);
 	} else {
-		ret = folder_sync_disk(f, false, (flags & MAILBOX_OPEN_READONLY) != 0, error_r);
+		ret = folder_sync_disk(f, false, (flags & MAILBOX_OPEN_PASSIVE) != 0, error_r);
 		if (ret == 0)
 			ret = folder_commit(f, NULL, error_r);
 	}
@@ -1130,7 +1339,7 @@ int mailbox_sync(struct mailbox *box, unsigned flags, struct mailbox_changes *ch
 	if (ch_r != NULL)
 		memset(ch_r, 0, sizeof(*ch_r));
 	ret = folder_sync_disk(f, (flags & MAILBOX_SYNC_FORCE) != 0,
-			       (box->flags & MAILBOX_OPEN_READONLY) != 0, error_r);
+			       (box->flags & MAILBOX_OPEN_PASSIVE) != 0, error_r);
 	if (ret == 0)
 		ret = folder_commit(f, box, error_r);
 	if (ret < 0)
@@ -1219,7 +1428,7 @@ bool mailbox_is_recent(const struct mailbox *box, uint32_t seq)
 
 	if (uid == 0)
 		return false;
-	if (box->flags & MAILBOX_OPEN_READONLY)
+	if (box->flags & MAILBOX_OPEN_PASSIVE)
 		return uid >= box->f->index->first_recent_uid;
 	for (size_t i = 0; i < box->nrecent; i++)
 		if (uid >= box->recent[i].lo && uid < box->recent[i].hi)
@@ -1598,7 +1807,9 @@ int mailbox_append(struct mailbox *box, const struct mailbox_append *msg, uint32
 		if (utimensat(AT_FDCWD, newpath, ts, 0) == 0)
 			rec.idate = msg->internal_date;
 	}
-	curname = move_to_cur(f, name, flags);
+	/* a delivery stays in new/ (maildir(5): not seen by a client yet);
+	   its flags, if any, are in the index until a session moves it */
+	curname = (box->flags & MAILBOX_OPEN_DELIVERY) ? NULL : move_to_cur(f, name, flags);
 	final = curname != NULL ? curname : name;
 	if (curname == NULL) {
 		rec.flags |= MAIL_REC_IN_NEW;
@@ -1736,6 +1947,7 @@ static int copy_or_move(struct mailbox *box, uint32_t seq, struct mailbox *dstbo
 	} else {
 		g->cur_dirty = true;
 	}
+	rec.uid = 0;	/* a new UID in dst */
 	rec.cache_off = 0;
 	rec.cache_len = 0;
 	rec.flags = flags | (rec.flags & MAIL_REC_VSIZE) | (in_new ? MAIL_REC_IN_NEW : 0);

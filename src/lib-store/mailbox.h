@@ -23,16 +23,17 @@
  *  - files that appear from outside get UIDs in delivery order (the time in
  *    the name, then the name); files that vanish are expunged; an INFO that
  *    differs from the index is a flag change (new MODSEQ).
- *  - files in new/ are moved to cur/ with ":2," by any sync of a writable
- *    view (like Dovecot). A file in new/ carries no flags: for it the
- *    index's flags stand.
+ *  - files in new/ are moved to cur/ with ":2," by any sync of a view
+ *    opened without READONLY or DELIVERY (like Dovecot on SELECT). A file
+ *    in new/ carries no flags: for it the index's flags stand.
  * Syncing costs two stat() calls when nothing changed: new/ and cur/ are
- * read again only when their mtime differs from the one saved at the last
- * full read. A saved mtime is trusted only when it was at least 2 seconds
- * old when the directory was read (a change in the same clock tick as the
- * read would leave the mtime as it was); until then each sync reads the
- * directory again, at most once per 2 seconds after a change youju made
- * itself. MAILBOX_SYNC_FORCE reads both directories in any case.
+ * read again only when their mtime differs from the stamp saved in the
+ * index at the last full read. A stamp is saved only when the mtime was at
+ * least 2 seconds old at that read: a change in the same clock tick as the
+ * read (or as a change youju made itself) leaves the mtime as it was, so a
+ * younger mtime is only remembered in memory, syncs skip the directory
+ * while it stays younger than 2 s, and one more read after that catches
+ * such a change. MAILBOX_SYNC_FORCE reads both directories in any case.
  *
  * Changes (flags, keywords, expunges, appends, copies) apply in memory and
  * on the files at once and become durable with mailbox_commit(): the log
@@ -41,9 +42,9 @@
  * after a successful commit. Every change gets its own MODSEQ (RFC 7162).
  *
  * \Recent (RFC 3501 2.3.2): the index keeps first_recent_uid. The first
- * writable view to sync after messages arrive claims them: they are
- * \Recent in that view only. Read-only views (EXAMINE, STATUS) claim
- * nothing and see the unclaimed ones as \Recent.
+ * view (opened without READONLY or DELIVERY) to sync after messages arrive
+ * claims them: they are \Recent in that view only. READONLY views
+ * (EXAMINE, STATUS) claim nothing and see the unclaimed ones as \Recent.
  *
  * POP3 UIDLs should be "UIDVALIDITY.UID" (hex or decimal): both survive
  * restarts and every rebuild that keeps UIDs (mail-index.h).
@@ -62,8 +63,12 @@
 
 struct mailbox;
 
+/* Neither flag makes the store refuse changes (the IMAP layer refuses
+ * STORE and EXPUNGE after EXAMINE); both mean: claim no \Recent messages
+ * and leave files in new/ where they are. */
 enum mailbox_open_flags {
-	MAILBOX_OPEN_READONLY = 0x01,	/* EXAMINE / STATUS: no \Recent claims, no moves */
+	MAILBOX_OPEN_READONLY = 0x01,	/* EXAMINE, STATUS */
+	MAILBOX_OPEN_DELIVERY = 0x02,	/* local delivery (append only) */
 };
 
 /* Opens a view of the folder name (INBOX is created if missing) and syncs
@@ -184,8 +189,9 @@ struct mailbox_append {
 	const char *key;	/* delivery key (maildir.h) or NULL */
 };
 /* APPEND / local delivery: quota check (OVERQUOTA), maildir_deliver() into
- * new/ (durable on return), then into cur/ with its flags, then the index.
- * *uid_r is valid (APPENDUID) once mailbox_commit() succeeds. */
+ * new/ (durable on return), then into cur/ with its flags (a DELIVERY view
+ * leaves it in new/), then the index. *uid_r is valid (APPENDUID) once
+ * mailbox_commit() succeeds. */
 int mailbox_append(struct mailbox *box, const struct mailbox_append *msg, uint32_t *uid_r,
 		   char **error_r);
 /* COPY: a hard link under a new name in dst's cur/ (a copy of the file

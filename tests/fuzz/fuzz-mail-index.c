@@ -179,6 +179,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct mailbox *box;
 	uint32_t *uids;
 	uint32_t count;
+	uint64_t hms;
 
 	if (size == 0)
 		return 0;
@@ -229,7 +230,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(cur);
 		free(newd);
 	}
-	FUZZ_ASSERT(mailbox_open(fuzz_user, "INBOX", 0, &box, NULL) == 0);
+	{
+		char *err = NULL;
+		if (mailbox_open(fuzz_user, "INBOX", 0, &box, &err) < 0) {
+			fprintf(stderr, "mailbox_open: %s\n", err);
+			abort();
+		}
+	}
 	count = mailbox_count(box);
 	FUZZ_ASSERT(count == 2);
 	FUZZ_ASSERT(mailbox_uid(box, 1) < mailbox_uid(box, 2));
@@ -240,11 +247,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(mailbox_open_message(box, seq, &fd, &len, NULL) == 0 && len == 14);
 		close(fd);
 	}
+	hms = mailbox_highestmodseq(box);
 	mailbox_close(&box);
 
-	/* what was written back reads back the same */
+	/* what was written back reads back the same (unless it went past the
+	   MODSEQ limit, which starts over by design) */
 	FUZZ_ASSERT(mail_index_open(fuzz_root, &idx, &state, NULL) == 0);
-	FUZZ_ASSERT(state == MAIL_INDEX_EXACT && idx->count == 2);
+	if (state == MAIL_INDEX_LOST && hms > MAIL_INDEX_MODSEQ_LIMIT - (UINT64_C(1) << 32)) {
+		mail_index_close(&idx);
+		return 0;
+	}
+	if (state != MAIL_INDEX_EXACT || idx->count != 2) {
+		fprintf(stderr, "reopen: state %d count %u\n", (int)state, idx->count);
+		abort();
+	}
 	fuzz_check_index(idx);
 	uids = xmalloc(sizeof(uint32_t) * 2);
 	uids[0] = idx->recs[0].uid;

@@ -256,6 +256,7 @@ TEST(store_index_crash_every_step)
 			break;
 	}
 	CHECK(n < 200);
+	printf("store_index_crash_every_step: %d crash points\n", n);
 	/* every intermediate state was reached by some crash */
 	CHECK(prefix_seen[0] && prefix_seen[1] && prefix_seen[2] && prefix_seen[3]);
 	rm_tree(work);

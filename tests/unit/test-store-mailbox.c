@@ -678,11 +678,24 @@ TEST(store_mailbox_copy_move)
 	CHECK_INTEQ(mailbox_record(work, 2)->flags & MAIL_FLAGS_MASK, MAIL_FLAGGED);
 	CHECK_INTEQ(mb_count_files(dir, "cur"), 1);
 	CHECK_INTEQ(mb_count_files(dir, ".Work/cur"), 2);
-	/* copy within the same folder: a new name, a new UID */
-	CHECK_INTEQ(mailbox_copy(work, 1, work, &uid, NULL), 0);
+	/* a source UID above dst's UIDNEXT does not leak into dst */
+	mb_append(in, "Subject: c\n\n3\n", 0, NULL);
+	mb_append(in, "Subject: d\n\n4\n", 0, NULL);
+	mb_append(in, "Subject: e\n\n5\n", 0, NULL);
+	REQUIRE(mb_sync(in, 0, NULL) == 0);
+	CHECK_INTEQ(mailbox_uid(in, mailbox_count(in)), 5);
+	CHECK_INTEQ(mailbox_copy(in, mailbox_count(in), work, &uid, NULL), 0);
 	CHECK_INTEQ(uid, 3);
 	REQUIRE(mailbox_commit(work, NULL) == 0);
-	CHECK_INTEQ(mb_count_files(dir, ".Work/cur"), 3);
+	REQUIRE(mb_sync(work, 0, NULL) == 0);
+	CHECK_INTEQ(mailbox_copy(work, 3, work, &uid, NULL), 0);
+	CHECK_INTEQ(uid, 4);
+	REQUIRE(mailbox_commit(work, NULL) == 0);
+	/* copy within the same folder: a new name, a new UID */
+	CHECK_INTEQ(mailbox_copy(work, 1, work, &uid, NULL), 0);
+	CHECK_INTEQ(uid, 5);
+	REQUIRE(mailbox_commit(work, NULL) == 0);
+	CHECK_INTEQ(mb_count_files(dir, ".Work/cur"), 5);
 	mailbox_close(&in);
 	mailbox_close(&work);
 	mail_user_close(&u);
@@ -981,6 +994,116 @@ TEST(store_mailbox_append_from_fd_and_key)
 	mailbox_close(&box);
 	mail_user_close(&u);
 	free(src);
+	free(maildir);
+}
+
+/* RFC 9051 2.3.1.1: when the UIDs run out, a new UIDVALIDITY. */
+TEST(store_mailbox_uids_used_up)
+{
+	const char *dir = test_tmpdir();
+	struct mail_user *u = mb_user(dir);
+	char *maildir = mb_root_path(dir, ""), *p, *n;
+	struct mail_index_record rec = { .uid = UINT32_MAX - 3, .psize = 2 };
+	struct mail_index *idx;
+	enum mail_index_state state;
+	struct mailbox *box;
+	uint32_t pos, uidv;
+	int fd;
+
+	REQUIRE(u != NULL);
+	p = xasprintf("%s/cur/1.M1P1.x:2,", maildir);
+	fd = open(p, O_WRONLY | O_CREAT, 0600);
+	REQUIRE(fd >= 0 && write(fd, "x\n", 2) == 2);
+	close(fd);
+	free(p);
+	REQUIRE(mail_index_open(maildir, &idx, &state, NULL) == 0);
+	uidv = idx->uidvalidity;
+	REQUIRE(mail_index_append(idx, &rec, "1.M1P1.x:2,", &pos, NULL) == 0);
+	CHECK_INTEQ(idx->recs[pos].uid, UINT32_MAX - 3);
+	REQUIRE(mail_index_commit(idx, NULL) == 0);
+	mail_index_close(&idx);
+	for (int i = 0; i < 3; i++)
+		free(mb_external(maildir, "more\n"));
+	box = mb_open(u, "INBOX", 0);
+	REQUIRE(box != NULL);
+	CHECK(mailbox_uidvalidity(box) != uidv);
+	CHECK_INTEQ(mailbox_count(box), 4);
+	CHECK_INTEQ(mailbox_uid(box, 1), 1);
+	CHECK_INTEQ(mailbox_uidnext(box), 5);
+	mailbox_close(&box);
+	/* with a session open, the folder goes away for it */
+	REQUIRE(mail_index_open(maildir, &idx, &state, NULL) == 0);
+	rec.uid = UINT32_MAX - 2;
+	n = mb_external(maildir, "file\n");
+	REQUIRE(mail_index_append(idx, &rec, n, &pos, NULL) == 0);
+	rec.uid = 0;
+	REQUIRE(mail_index_commit(idx, NULL) == 0);
+	mail_index_close(&idx);
+	free(n);
+	box = mb_open(u, "INBOX", 0);
+	REQUIRE(box != NULL);
+	free(mb_external(maildir, "one more\n"));
+	free(mb_external(maildir, "and another\n"));
+	CHECK_INTEQ(mb_sync(box, MAILBOX_SYNC_FORCE, NULL), MAIL_ERR_NOTFOUND);
+	mailbox_close(&box);
+	box = mb_open(u, "INBOX", 0);
+	REQUIRE(box != NULL);
+	CHECK_INTEQ(mailbox_count(box), 7);
+	CHECK_INTEQ(mailbox_uid(box, 7), 7);
+	mailbox_close(&box);
+	mail_user_close(&u);
+	free(maildir);
+}
+
+/* First open of a folder Dovecot served: its UIDVALIDITY and UIDs stay. */
+TEST(store_mailbox_dovecot_uidlist_import)
+{
+	const char *dir = test_tmpdir();
+	struct mail_user *u = mb_user(dir);
+	char *maildir = mb_root_path(dir, ""), *p;
+	static const char *const files[] = {
+		"1600000001.M1P1.old.example,S=2,W=3:2,S",
+		"1600000002.M2P1.old.example,S=2,W=3:2,RS",
+		"1600000003.M3P1.old.example,S=2,W=3:2,",
+	};
+	struct mailbox *box;
+	FILE *fp;
+
+	REQUIRE(u != NULL);
+	for (int i = 0; i < 3; i++) {
+		int fd;
+		p = xasprintf("%s/cur/%s", maildir, files[i]);
+		fd = open(p, O_WRONLY | O_CREAT, 0600);
+		REQUIRE(fd >= 0 && write(fd, "x\n", 2) == 2);
+		close(fd);
+		free(p);
+	}
+	p = xasprintf("%s/dovecot-uidlist", maildir);
+	fp = fopen(p, "w");
+	REQUIRE(fp != NULL);
+	fprintf(fp, "3 V1234567 N20 G0123456789abcdef\n"
+		    "7 W3 :1600000002.M2P1.old.example,S=2,W=3\n"
+		    "9 :1600000001.M1P1.old.example,S=2,W=3\n"
+		    "junk line\n");
+	fclose(fp);
+	free(p);
+	box = mb_open(u, "INBOX", 0);
+	REQUIRE(box != NULL);
+	CHECK_INTEQ(mailbox_uidvalidity(box), 1234567);
+	CHECK_INTEQ(mailbox_count(box), 3);
+	CHECK_INTEQ(mailbox_uid(box, 1), 7);
+	CHECK_INTEQ(mailbox_uid(box, 2), 9);
+	CHECK_INTEQ(mailbox_uid(box, 3), 20);
+	CHECK_INTEQ(mailbox_uidnext(box), 21);
+	CHECK_INTEQ(mailbox_record(box, 1)->flags & MAIL_FLAGS_MASK, MAIL_ANSWERED | MAIL_SEEN);
+	CHECK_INTEQ(mailbox_record(box, 1)->vsize, 3);	/* ,W= */
+	mailbox_close(&box);
+	/* only on the first open: the index rules from then on */
+	box = mb_open(u, "INBOX", 0);
+	REQUIRE(box != NULL);
+	CHECK_INTEQ(mailbox_uid(box, 3), 20);
+	mailbox_close(&box);
+	mail_user_close(&u);
 	free(maildir);
 }
 
