@@ -7,6 +7,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <openssl/ssl.h>
 
+#include "line-input.h"
 #include "log.h"
 #include "login.h"
 #include "pop3-command.h"
@@ -272,32 +273,21 @@ static void pl_process(struct pop3_login *s)
 {
 	struct evbuffer *in = bufferevent_get_input(s->bev);
 	while (s->state == PL_READY || s->state == PL_AUTH_SASL) {
-		size_t avail = evbuffer_get_length(in);
-		if (avail == 0)
-			break;
-		size_t want = avail > POP3_AUTH_LINE_MAX + 2 ? POP3_AUTH_LINE_MAX + 2 : avail;
-		char *p = (char *)evbuffer_pullup(in, (ssize_t)want);
-		size_t line_len = 0, consumed = 0;
+		char *line;
+		size_t len;
 		enum smtp_line_error lerr;
-		int r = smtp_line_next(&s->lines, p, want, &line_len, &consumed, &lerr);
-		if (r == 0) {
-			evbuffer_drain(in, consumed);
-			if (consumed == 0)
-				break;
-			continue;
-		}
+		int r = line_input_next(in, &s->lines, POP3_AUTH_LINE_MAX, &line, &len, &lerr);
+		if (r == 0)
+			break;
 		if (r < 0) {
-			evbuffer_drain(in, consumed);
 			bad_command(s, lerr == SMTP_LINE_TOO_LONG ? "Command line too long" : "Invalid line ending");
 			continue;
 		}
-		char *line = xstrndup(p, line_len);
-		evbuffer_drain(in, consumed);
 		if (s->state == PL_AUTH_SASL)
-			sasl_line(s, line, line_len);
+			sasl_line(s, line, len);
 		else
-			dispatch(s, line, line_len);
-		explicit_bzero(line, line_len);
+			dispatch(s, line, len);
+		explicit_bzero(line, len);
 		free(line);
 	}
 	if (s->state != PL_DELAY)
