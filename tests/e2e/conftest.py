@@ -32,9 +32,22 @@ def ensure_role_users():
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(n):
+    """n distinct free ports: all sockets stay bound until every port is
+    chosen, so the kernel cannot hand out the same port twice."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 CERT_DIR = None
@@ -62,7 +75,7 @@ class Youju:
         os.chmod(self.dir, 0o755)   # role users must reach their files
         self.conf = os.path.join(self.dir, "youju.conf")
         self.log = os.path.join(self.dir, "youju.log")
-        self.ports = {s: free_port() for s in SERVICES}
+        self.ports = dict(zip(SERVICES, free_ports(len(SERVICES))))
         self.proc = None
         self.cert, self.key = test_cert()
         self.extra = extra
