@@ -6,7 +6,7 @@
 #   make docs       regenerate docs/config.md from the settings table
 
 CC      ?= cc
-PKGS    := openssl libevent libevent_openssl sqlite3 libargon2 libcrypt libunbound
+PKGS    := openssl libevent libevent_openssl sqlite3 libargon2 libcrypt libunbound zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -97,6 +97,19 @@ struct youju_config {
 	int64_t login_timeout;			/* ms */
 	bool pop3_mark_seen;
 	int64_t pop3_idle_timeout;		/* ms */
+	/* IMAP and the store */
+	int64_t imap_idle_timeout;		/* ms */
+	int64_t imap_write_timeout;		/* ms */
+	int64_t imap_append_limit;		/* bytes */
+	bool imap_compress;
+	char *mailbox_drafts;
+	char *mailbox_sent;
+	char *mailbox_trash;
+	char *mailbox_junk;
+	char *mailbox_archive;
+	int64_t mime_max_header;
+	int64_t mime_max_depth;
+	int64_t mime_max_parts;
 
 	/* queue */
 	int64_t queue_min_free;			/* bytes */

@@ -89,7 +89,8 @@ static void handle_config(struct role_ctx *ctx, struct ipc_msg *msg)
 	config_free(&ctx->cfg);
 	ctx->cfg = cfg;
 	apply_log_settings(cfg, role_name(ctx->role));
-	ctx->ops->configure(ctx, reload);
+	if (ctx->ops->configure)
+		ctx->ops->configure(ctx, reload);
 	if (reload)
 		log_info("configuration reloaded");
 }

@@ -1763,7 +1763,7 @@ int mailbox_append(struct mailbox *box, const struct mailbox_append *msg, uint32
 	struct mail_folder *f = box->f;
 	struct mail_index *idx = f->index;
 	struct mail_index_record rec;
-	uint64_t size = msg->data != NULL ? msg->len : (uint64_t)msg->size, kw;
+	uint64_t size = msg->data != NULL ? msg->len : (uint64_t)msg->size + msg->prefix_len, kw;
 	uint32_t flags = msg->flags & MAIL_FLAGS_MASK, pos;
 	char *name = NULL, *newpath = NULL, *curname, *final;
 	struct dir_marks m;
@@ -1783,8 +1783,9 @@ int mailbox_append(struct mailbox *box, const struct mailbox_append *msg, uint32
 	if (ret < 0)
 		return ret;
 	own_begin(f, true, true, &m);
-	if (maildir_deliver(f->path, f->user->hostname, msg->key, msg->data,
-			    msg->data != NULL ? msg->len : 0, msg->data != NULL ? -1 : msg->fd,
+	if (maildir_deliver(f->path, f->user->hostname, msg->key,
+			    msg->data != NULL ? msg->data : msg->prefix,
+			    msg->data != NULL ? msg->len : msg->prefix_len, msg->data != NULL ? -1 : msg->fd,
 			    msg->data != NULL ? 0 : msg->offset, msg->data != NULL ? 0 : msg->size,
 			    &name, &temporary, error_r) < 0)
 		return temporary ? MAIL_ERR_TEMP : MAIL_ERR_INVALID;

@@ -182,6 +182,9 @@ struct mailbox_append {
 	size_t len;
 	int fd;
 	int64_t offset, size;
+	/* with fd: octets written before the file's (Return-Path, ...) */
+	const char *prefix;
+	size_t prefix_len;
 	uint32_t flags;
 	const char *const *keywords;
 	size_t nkeywords;

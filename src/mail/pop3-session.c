@@ -6,8 +6,8 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
-#include "address.h"
 #include "line-input.h"
+#include "mail-store.h"
 #include "log.h"
 #include "mailbox.h"
 #include "pop3-command.h"
@@ -375,29 +375,9 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 	close_after_flush(s);
 }
 
-static char *user_root(const struct youju_config *cfg, const char *user)
+static int open_inbox(struct pop3_session *s, uint64_t quota, char **error_r)
 {
-	struct mail_address a = { 0 };
-	const char *error;
-	char *root = NULL;
-	if (address_parse(user, 0, &a, &error) == 0 && address_local_is_safe_for_path(a.local) &&
-	    domain_is_valid(a.domain, 0))
-		root = xasprintf("%s/%s/%s", cfg->mail_dir, a.domain, a.local);
-	mail_address_free(&a);
-	return root;
-}
-
-static int open_inbox(struct pop3_session *s, char **error_r)
-{
-	struct mail_user_settings set = { 0 };
-	set.hostname = s->ctx->cfg->hostname[0] ? s->ctx->cfg->hostname : NULL;
-	char *root = user_root(s->ctx->cfg, s->user);
-	if (root == NULL) {
-		*error_r = xstrdup("user name cannot be a mailbox path");
-		return -1;
-	}
-	int r = mail_user_open(root, &set, &s->mu, error_r);
-	free(root);
+	int r = mail_store_open(s->ctx->cfg, s->user, quota, &s->mu, error_r);
 	if (r < 0 || (r = mailbox_open(s->mu, "INBOX", 0, &s->box, error_r)) < 0)
 		return -1;
 	s->uidvalidity = mailbox_uidvalidity(s->box);
@@ -414,7 +394,7 @@ static int open_inbox(struct pop3_session *s, char **error_r)
 }
 
 void pop3_session_start(struct role_ctx *ctx, const char *user, const char *ip, const char *tls,
-			const char *pending, size_t pending_len, int fd)
+			const char *pending, size_t pending_len, uint64_t quota, int fd)
 {
 	char *error = NULL;
 	struct pop3_session *s = xcalloc(1, sizeof(*s));
@@ -438,7 +418,7 @@ void pop3_session_start(struct role_ctx *ctx, const char *user, const char *ip, 
 	}
 	s->next = sessions;
 	sessions = s;
-	if (open_inbox(s, &error) < 0) {
+	if (open_inbox(s, quota, &error) < 0) {
 		log_error("pop3 user=%s cannot open INBOX: %s", user, error);
 		free(error);
 		out(s, "-ERR [SYS/TEMP] Cannot open the mailbox, try again later");

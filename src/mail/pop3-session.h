@@ -11,7 +11,7 @@
 #include "role.h"
 
 void pop3_session_start(struct role_ctx *ctx, const char *user, const char *ip, const char *tls,
-			const char *pending, size_t pending_len, int fd);
+			const char *pending, size_t pending_len, uint64_t quota_bytes, int fd);
 unsigned pop3_session_count(void);
 
 #endif
