@@ -85,11 +85,41 @@ size_t imap_output_pending(const struct imap_client *c)
 static void close_after_flush(struct imap_client *c)
 {
 	c->closing = true;
-	if (c->bev == NULL || imap_output_pending(c) == 0) {
+	if (c->bev != NULL)
+		bufferevent_disable(c->bev, EV_READ);
+	/* a callback running inside the client (busy) destroys it on its
+	   way out (client_leave) */
+	if (!c->busy && (c->bev == NULL || imap_output_pending(c) == 0))
 		client_destroy(c);
-		return;
+}
+
+/*
+ * Writing to a bufferevent may call our write callback at once (the
+ * deflate filter does), so every entry from the event loop goes through
+ * client_enter/client_leave: nested callbacks only leave a note (again,
+ * dead), and the outermost one acts on it. client_leave returns false when
+ * the client is gone.
+ */
+static bool client_enter(struct imap_client *c)
+{
+	if (c->busy) {
+		c->again = true;
+		return false;
 	}
-	bufferevent_disable(c->bev, EV_READ);
+	c->busy = true;
+	log_set_session(c->sid);
+	return true;
+}
+
+static bool client_leave(struct imap_client *c)
+{
+	c->busy = false;
+	log_set_session(NULL);
+	if (c->dead || (c->closing && (c->bev == NULL || imap_output_pending(c) == 0))) {
+		client_destroy(c);
+		return false;
+	}
+	return true;
 }
 
 /* ---- message attributes ---- */
@@ -588,10 +618,12 @@ static enum imap_cmd_result cmd_namespace(struct imap_cmd *cmd)
 static void idle_notify_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct imap_client *c = arg;
-	if (c->idling && !c->closing) {
+	c->notified = false;
+	if (!client_enter(c))
+		return;
+	if (c->idling && !c->closing)
 		client_sync(c, true);
-		c->notified = false;
-	}
+	client_leave(c);
 }
 
 static void box_notify(struct mailbox *box, void *ctx)
@@ -614,6 +646,18 @@ void imap_client_selected(struct imap_client *c)
 static enum imap_cmd_result cmd_idle(struct imap_cmd *cmd)
 {
 	struct imap_client *c = cmd->c;
+	if (cmd->count != 0) {
+		imap_cmd_bad(cmd, "IDLE takes no arguments");
+		return IMAP_CMD_DONE;
+	}
+	/* the parser reads the DONE line next: the command it holds goes,
+	   so the tag must be our own copy */
+	cmd->state = xstrdup(cmd->tag);
+	cmd->state_free = free;
+	cmd->tag = cmd->state;
+	cmd->args = NULL;
+	cmd->count = 0;
+	imap_parser_reset(c->parser);
 	imap_out_cstr(c, "+ idling\r\n");
 	c->idling = true;
 	client_sync(c, true);
@@ -795,6 +839,8 @@ static void literal_wait(struct imap_client *c)
 		imap_out_cstr(c, "+ OK\r\n");
 		return;
 	}
+	if (too_big)
+		imap_parser_literal_refuse(c->parser);
 	/* RFC 7889 / RFC 9051 7.1: refused before the client sends it */
 	if (name != NULL && strcmp(name, "APPEND") == 0)
 		imap_outf(c, "%s NO [TOOBIG] Message is larger than the APPENDLIMIT\r\n", tag);
@@ -825,10 +871,10 @@ static void reset_idle_timer(struct imap_client *c)
 	evtimer_add(c->timer, &tv);
 }
 
-static void client_process(struct imap_client *c)
+static void process_input(struct imap_client *c)
 {
 	struct evbuffer *in;
-	while (!c->closing && c->bev != NULL) {
+	while (!c->closing && !c->dead && c->bev != NULL) {
 		if (c->bad >= IMAP_MAX_BAD) {
 			imap_out_cstr(c, "* BYE Too many invalid commands.\r\n");
 			close_after_flush(c);
@@ -886,7 +932,7 @@ static void client_process(struct imap_client *c)
 			break;
 		}
 	}
-	if (c->closing || c->bev == NULL)
+	if (c->closing || c->dead || c->bev == NULL)
 		return;
 	/* backpressure: do not read while output is piling up or a command
 	   waits for output to drain */
@@ -897,25 +943,37 @@ static void client_process(struct imap_client *c)
 	reset_idle_timer(c);
 }
 
+/* Run commands and read input until blocked; then decide whether to read
+ * more (see process_input). */
+static void client_process(struct imap_client *c)
+{
+	if (!client_enter(c))
+		return;
+	do {
+		c->again = false;
+		process_input(c);
+	} while (c->again && !c->closing && !c->dead);
+	client_leave(c);
+}
+
 static void on_read(struct bufferevent *bev, void *arg)
 {
-	struct imap_client *c = arg;
-	log_set_session(c->sid);
-	client_process(c);
-	log_set_session(NULL);
+	client_process(arg);
 }
 
 static void on_write(struct bufferevent *bev, void *arg)
 {
 	struct imap_client *c = arg;
+	if (c->busy) {
+		c->again = true;
+		return;
+	}
 	if (c->closing) {
 		if (imap_output_pending(c) == 0)
 			client_destroy(c);
 		return;
 	}
-	log_set_session(c->sid);
 	client_process(c);
-	log_set_session(NULL);
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
@@ -926,15 +984,23 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 		log_info("imap user=%s disconnected: output not read for too long", c->user);
 	else if (!c->closing)
 		log_info("imap user=%s disconnected", c->user);
-	client_destroy(c);
 	log_set_session(NULL);
+	if (c->busy) {
+		c->dead = true;
+		bufferevent_disable(bev, EV_READ | EV_WRITE);
+		return;
+	}
+	client_destroy(c);
 }
 
 static void on_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct imap_client *c = arg;
+	if (!client_enter(c))
+		return;
 	imap_out_cstr(c, "* BYE Disconnected for inactivity.\r\n");
 	close_after_flush(c);
+	client_leave(c);
 }
 
 static void client_destroy(struct imap_client *c)

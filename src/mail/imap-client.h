@@ -100,6 +100,7 @@ struct imap_client {
 	uint32_t recent_sent;
 	unsigned bad;
 	bool idling, closing, compressed, notified;
+	bool busy, again, dead;		/* re-entry guards (imap-client.c) */
 	uint64_t n_commands;
 };
 

@@ -1,0 +1,336 @@
+"""IMAP after login (the mail role) with python imaplib and raw sockets:
+SELECT/EXAMINE, STORE, COPY/MOVE with UIDPLUS, EXPUNGE, APPEND, IDLE woken
+by an SMTP delivery, two sessions of one user, CONDSTORE/QRESYNC,
+COMPRESS=DEFLATE, persistence of UIDs and flags, and abuse cases."""
+import glob
+import imaplib
+import os
+import re
+import socket
+import ssl
+import time
+import zlib
+
+import pytest
+
+from test_smtp import make, swaks
+
+USER, PW = "alice@example.test", "pw-alice"
+
+
+def deliver(y, n, to=USER, start=0):
+    for i in range(start, start + n):
+        r = swaks(y, "--from", "s@example.org", "--to", to,
+                  "--header", f"Subject: message {i}", "--body", f"body {i}\n")
+        assert r.returncode == 0, r.stdout
+
+
+def login(y, user=USER, pw=PW):
+    m = imaplib.IMAP4("127.0.0.1", y.ports["imap"], timeout=15)
+    typ, _ = m.login(user, pw)
+    assert typ == "OK"
+    return m
+
+
+class Raw:
+    """A line-oriented IMAP client for what imaplib cannot express."""
+
+    def __init__(self, y, port=None, login=True):
+        self.s = socket.create_connection(("127.0.0.1", port or y.ports["imap"]), timeout=15)
+        self.buf = b""
+        self.n = 0
+        assert self.line().startswith(b"* OK")
+        if login:
+            self.cmd(f'LOGIN "{USER}" "{PW}"')
+
+    def send(self, data):
+        self.s.sendall(data)
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            d = self.s.recv(65536)
+            if not d:
+                raise EOFError(self.buf)
+            self.buf += d
+        l, _, self.buf = self.buf.partition(b"\r\n")
+        return l
+
+    def until(self, tag):
+        """Lines up to and including the tagged reply."""
+        out = []
+        while True:
+            l = self.line()
+            out.append(l)
+            if l.startswith(tag.encode() + b" "):
+                return out
+
+    def cmd(self, text, ok=True):
+        self.n += 1
+        tag = f"t{self.n}"
+        self.send(f"{tag} {text}\r\n".encode())
+        lines = self.until(tag)
+        if ok:
+            assert lines[-1].startswith(f"{tag} OK".encode()), lines
+        return lines
+
+    def close(self):
+        self.s.close()
+
+
+@pytest.fixture(scope="module")
+def srv():
+    y = make("plain", "imap_write_timeout = 3s\n")
+    yield y
+    y.stop()
+    y.cleanup()
+
+
+@pytest.fixture(params=["plain", "asan"])
+def fresh(request):
+    y = make(request.param)
+    yield y
+    y.stop()
+    y.cleanup()
+
+
+def test_select_store_expunge_append(fresh):
+    y = fresh
+    deliver(y, 3)
+    y.wait_messages(USER, 3)
+    m = login(y)
+    typ, data = m.select("INBOX")
+    assert typ == "OK" and data == [b"3"]
+    uv = int(m.untagged_responses["UIDVALIDITY"][0])
+    assert m.untagged_responses["UIDNEXT"] == [b"4"]
+    assert b"READ-WRITE" in str(m.untagged_responses).encode() or "READ-WRITE" in m.untagged_responses
+    typ, data = m.store("2", "+FLAGS", "(\\Deleted $Forwarded custom1)")
+    assert typ == "OK"
+    assert b"\\Deleted" in data[0] and b"custom1" in data[0] and b"$Forwarded" in data[0]
+    typ, data = m.expunge()
+    assert typ == "OK" and data == [b"2"]
+    # the Maildir really lost it, and keeps flags in the file names
+    typ, data = m.store("1", "+FLAGS", "(\\Seen \\Flagged)")
+    files = glob.glob(os.path.join(y.maildir(USER), "cur", "*"))
+    assert len(files) == 2 and any(f.endswith(":2,FS") for f in files), files
+    date = imaplib.Time2Internaldate(time.mktime((2024, 2, 1, 12, 0, 0, 0, 0, -1)))
+    typ, data = m.append("INBOX", "(\\Seen \\Draft)", date, b"Subject: appended\r\n\r\nhello\r\n")
+    assert typ == "OK"
+    code = re.search(rb"\[APPENDUID (\d+) (\d+)\]", data[0])
+    assert int(code.group(1)) == uv and int(code.group(2)) == 4
+    typ, data = m.noop()
+    assert m.untagged_responses.get("EXISTS", [b""])[-1] == b"3"
+    # internal date is the file's mtime
+    assert any(time.gmtime(os.path.getmtime(f))[:3] == (2024, 2, 1)
+               for f in glob.glob(os.path.join(y.maildir(USER), "*", "*")))
+    typ, data = m.select("INBOX", readonly=True)
+    assert typ == "OK" and "READ-ONLY" in m.untagged_responses
+    typ, data = m.store("1", "+FLAGS", "(\\Deleted)")
+    assert typ == "NO"
+    m.logout()
+
+
+def test_copy_move_uidplus(srv):
+    y = srv
+    deliver(y, 3, to="bob@example.test")
+    y.wait_messages("bob@example.test", 3)
+    r = Raw(y, login=False)
+    r.cmd('LOGIN "bob@example.test" "pw-bob"')
+    r.cmd("SELECT INBOX")
+    out = r.cmd("UID COPY 1:2 Trash")
+    assert re.search(rb"\[COPYUID \d+ 1:2 1:2\]", out[-1]), out
+    out = r.cmd("COPY 1 Nonexistent", ok=False)
+    assert b"NO [TRYCREATE]" in out[-1]
+    out = r.cmd("UID MOVE 3 Archive")
+    assert any(re.match(rb"\* OK \[COPYUID \d+ 3 1\]", l) for l in out), out
+    assert b"* 3 EXPUNGE" in out
+    out = r.cmd("STATUS Trash (MESSAGES)", ok=False)
+    r.cmd("SELECT Archive")
+    out = r.cmd("UID FETCH 1:* (UID)", ok=False)
+    r.cmd("LOGOUT")
+    r.close()
+
+
+def test_idle_wakes_on_smtp_delivery(srv):
+    y = srv
+    r = Raw(y)
+    out = r.cmd("SELECT INBOX")
+    exists = [int(l.split()[1]) for l in out if l.endswith(b" EXISTS")][0]
+    r.send(b"i1 IDLE\r\n")
+    assert r.line().startswith(b"+ ")
+    t0 = time.monotonic()
+    deliver(y, 1, start=100)
+    l = r.line()
+    latency = time.monotonic() - t0
+    assert l == f"* {exists + 1} EXISTS".encode(), l
+    # swaks returns after the 250; the wake-up follows the delivery at once
+    assert latency < 3, latency
+    r.send(b"DONE\r\n")
+    out = r.until("i1")
+    assert out[-1].startswith(b"i1 OK")
+    r.close()
+
+
+def test_two_sessions_see_each_other(srv):
+    y = srv
+    deliver(y, 2, start=200)
+    a, b = Raw(y), Raw(y)
+    a.cmd("SELECT INBOX")
+    out = b.cmd("SELECT INBOX")
+    n = [int(l.split()[1]) for l in out if l.endswith(b" EXISTS")][0]
+    a.cmd(f"STORE {n} +FLAGS.SILENT (\\Flagged)")
+    out = b.cmd("NOOP")
+    assert any(re.match(rf"\* {n} FETCH \(FLAGS \(.*\\Flagged.*\)\)".encode(), l) for l in out), out
+    a.cmd(f"STORE {n} +FLAGS.SILENT (\\Deleted)")
+    a.cmd("EXPUNGE")
+    out = b.cmd("NOOP")
+    assert f"* {n} EXPUNGE".encode() in out, out
+    # b in IDLE gets a's expunge right away
+    a.cmd(f"STORE {n - 1} +FLAGS.SILENT (\\Deleted)")
+    b.send(b"i IDLE\r\n")
+    assert b.line().startswith(b"+ ")
+    a.cmd("EXPUNGE")
+    # the flag change first (sent when IDLE began), then the expunge
+    seen = [b.line(), b.line()]
+    assert seen[-1] == f"* {n - 1} EXPUNGE".encode(), seen
+    b.send(b"DONE\r\n")
+    b.until("i")
+    a.close()
+    b.close()
+
+
+def test_condstore_qresync(srv):
+    y = srv
+    deliver(y, 3, start=300)
+    r = Raw(y)
+    out = r.cmd("SELECT INBOX (CONDSTORE)")
+    hms = int([re.search(rb"HIGHESTMODSEQ (\d+)", l).group(1) for l in out if b"HIGHESTMODSEQ" in l][0])
+    uv = int([re.search(rb"UIDVALIDITY (\d+)", l).group(1) for l in out if b"UIDVALIDITY" in l][0])
+    out = r.cmd("STORE 1 (UNCHANGEDSINCE 1) +FLAGS (\\Seen)")
+    assert b"[MODIFIED 1]" in out[-1], out
+    out = r.cmd(f"STORE 1 (UNCHANGEDSINCE {hms + 1000}) +FLAGS (\\Answered)")
+    assert any(b"MODSEQ (" in l for l in out), out
+    r.cmd("STORE 2 +FLAGS.SILENT (\\Deleted)")
+    uid2 = None
+    r.cmd("EXPUNGE")
+    r.cmd("LOGOUT", ok=False)
+    r.close()
+    q = Raw(y)
+    q.cmd("ENABLE QRESYNC")
+    out = q.cmd(f"SELECT INBOX (QRESYNC ({uv} {hms}))")
+    assert any(l.startswith(b"* VANISHED (EARLIER) ") for l in out), out
+    assert any(re.match(rb"\* 1 FETCH \(UID \d+ FLAGS \(.*\\Answered.*\) MODSEQ \(\d+\)\)", l) for l in out), out
+    q.close()
+
+
+def test_compress_deflate(srv):
+    y = srv
+    r = Raw(y)
+    r.cmd("COMPRESS DEFLATE")
+    out_z = zlib.compressobj(6, zlib.DEFLATED, -15)
+    in_z = zlib.decompressobj(-15)
+    r.send(out_z.compress(b"c1 SELECT INBOX\r\nc2 NOOP\r\n") + out_z.flush(zlib.Z_SYNC_FLUSH))
+    data = b""
+    deadline = time.monotonic() + 10
+    while b"c2 OK" not in data and time.monotonic() < deadline:
+        chunk = r.s.recv(65536)
+        assert chunk
+        data += in_z.decompress(chunk)
+    assert b"c1 OK [READ-WRITE]" in data and b"c2 OK" in data, data
+    r.send(out_z.compress(b"c3 COMPRESS DEFLATE\r\n") + out_z.flush(zlib.Z_SYNC_FLUSH))
+    data = b""
+    while b"c3 " not in data:
+        data += in_z.decompress(r.s.recv(65536))
+    assert b"c3 NO [COMPRESSIONACTIVE]" in data
+    r.close()
+
+
+def test_persistence_restart_and_lost_index(fresh):
+    y = fresh
+    deliver(y, 4, start=400)
+    y.wait_messages(USER, 4)
+    r = Raw(y)
+    r.cmd("SELECT INBOX")
+    r.cmd("STORE 2 +FLAGS (\\Seen $label1)")
+    r.cmd("STORE 3 +FLAGS (\\Flagged)")
+
+    def state():
+        out = r.cmd("UID SEARCH ALL", ok=False)
+        lines = r.cmd("STATUS INBOX (UIDVALIDITY UIDNEXT)", ok=False)
+        flags = r.cmd("UID STORE 1:* +FLAGS (\\Draft)")
+        r.cmd("STORE 1:4 -FLAGS.SILENT (\\Draft)")
+        # \Recent belongs to the session that saw the message first
+        return sorted(l.replace(b" \\Recent", b"") for l in flags if b"FETCH" in l)
+
+    before = state()
+    r.close()
+    y.stop()
+    y.start()
+    r = Raw(y)
+    out = r.cmd("SELECT INBOX")
+    assert state() == before
+    r.close()
+    # a lost index is rebuilt from the Maildir: UIDs and flags stay
+    y.stop()
+    for f in glob.glob(os.path.join(y.maildir(USER), "youju.*")):
+        os.unlink(f)
+    y.start()
+    r = Raw(y)
+    r.cmd("SELECT INBOX")
+    after = state()
+    # keywords live in the index only (and Dovecot's keyword letters);
+    # system flags come back from the file names
+    strip = lambda ls: [re.sub(rb" \$label1", b"", l) for l in ls]
+    assert strip(after) == strip(before)
+    r.close()
+
+
+def test_abuse(srv):
+    y = srv
+    r = Raw(y)
+    assert r.cmd("FETCH 1 FLAGS", ok=False)[-1].startswith(b"t2 BAD")    # no mailbox selected
+    r.cmd("SELECT INBOX")
+    assert r.cmd("FETCH 1:999999 (FLAGS", ok=False)[-1].split()[1] == b"BAD"
+    assert r.cmd("STORE 0 +FLAGS (\\Seen)", ok=False)[-1].split()[1] == b"BAD"
+    assert r.cmd("STORE 99999 +FLAGS (\\Seen)", ok=False)[-1].split()[1] == b"BAD"
+    assert r.cmd("STORE 1 +FLAGS (\\Recent)", ok=False)[-1].split()[1] == b"BAD"
+    assert r.cmd("SELECT &Jjo", ok=False)[-1].split()[1] == b"BAD"          # bad modified UTF-7
+    assert r.cmd("COPY 1 " + "(" * 200 + ")" * 200, ok=False)[-1].split()[1] == b"BAD"
+    assert r.cmd("FOO", ok=False)[-1].split()[1] == b"BAD"
+    # a literal over APPENDLIMIT is refused before it is sent
+    r.n += 1
+    r.send(f"t{r.n} APPEND INBOX {{99999999999}}\r\n".encode())
+    l = r.line()
+    assert l.startswith(f"t{r.n} NO [TOOBIG]".encode()) or l.startswith(f"t{r.n} BAD".encode()), l
+    r.n += 1
+    r.send(f"t{r.n} APPEND INBOX {{-1}}\r\n".encode())
+    assert r.line().startswith(f"t{r.n} BAD".encode())
+    r.cmd("NOOP")
+    r.close()
+
+
+def test_client_that_never_reads(srv):
+    y = srv
+    r = Raw(y)
+    r.cmd("SELECT INBOX")
+    r.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    # pipeline far more commands than the server will buffer answers for
+    blob = b"".join(b"x%d CAPABILITY\r\n" % i for i in range(40000))
+    r.s.settimeout(30)
+    try:
+        r.s.sendall(blob)
+    except OSError:
+        pass
+    # meanwhile other clients are served
+    other = login(y, "bob@example.test", "pw-bob")
+    assert other.noop()[0] == "OK"
+    other.logout()
+    # and after imap_write_timeout (3s) the reader-less client is gone
+    deadline = time.monotonic() + 20
+    closed = False
+    r.s.setblocking(False)
+    while time.monotonic() < deadline and not closed:
+        time.sleep(0.5)
+        st = y.status()
+        closed = "imap_sessions=0" in st
+    assert closed, st
+    r.close()
