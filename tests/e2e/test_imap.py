@@ -334,3 +334,23 @@ def test_client_that_never_reads(srv):
         closed = "imap_sessions=0" in st
     assert closed, st
     r.close()
+
+
+def test_quota_enforced_at_append_and_delivery(srv):
+    y = srv
+    r = y.cli("user", "add", "carol@example.test", "--quota", "2k", "--password-stdin", input="pw-carol\n")
+    assert r.returncode == 0, r.stderr
+    m = imaplib.IMAP4("127.0.0.1", y.ports["imap"], timeout=15)
+    m.login("carol@example.test", "pw-carol")
+    typ, data = m.append("INBOX", None, None, b"Subject: small\r\n\r\n" + b"x" * 500 + b"\r\n")
+    assert typ == "OK", data
+    typ, data = m.append("INBOX", None, None, b"Subject: big\r\n\r\n" + b"x" * 3000 + b"\r\n")
+    assert typ == "NO" and b"[OVERQUOTA]" in data[0], data
+    # delivery over quota bounces (5.2.2) instead of filling the disk
+    r = swaks(y, "--from", "s@example.org", "--to", "carol@example.test",
+              "--body", "y" * 3000)
+    assert r.returncode == 0, r.stdout
+    y.wait_for(lambda: "mailbox is over quota" in y.read_log(), what="over-quota delivery")
+    typ, data = m.select("INBOX")
+    assert data == [b"1"]
+    m.logout()
