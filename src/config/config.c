@@ -163,7 +163,7 @@ const struct setting_def youju_settings[] = {
 	    "How long a logged-in POP3 client may stay silent (RFC 1939 asks for at least 10 minutes)."),
 
 	/* IMAP (after login) and the mail store */
-	NUM(imap_idle_timeout, SET_DURATION, "30m", MS_MINUTE, 2 * MS_HOUR, true,
+	NUM(imap_idle_timeout, SET_DURATION, "30m", MS_SECOND, 2 * MS_HOUR, true,
 	    "How long a logged-in IMAP client may stay silent; IDLE counts as activity only up to this (RFC 9051 5.4 asks for at least 30 minutes)."),
 	NUM(imap_write_timeout, SET_DURATION, "5m", MS_SECOND, MS_HOUR, true,
 	    "How long an IMAP or POP3 client may leave output unread before it is disconnected (its buffered output is bounded meanwhile)."),

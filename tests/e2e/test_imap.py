@@ -354,3 +354,91 @@ def test_quota_enforced_at_append_and_delivery(srv):
     typ, data = m.select("INBOX")
     assert data == [b"1"]
     m.logout()
+
+
+def test_anchors_literals_nesting_paths(srv):
+    """reliability anchors IMAP-2, IMAP-3, IMAP-4, IMAP-5, IMAP-8 after login"""
+    y = srv
+    r = Raw(y)
+    for bogus in ("{4294967296}", "{99999999999999999999}", "{-1}", "{}"):
+        r.n += 1
+        r.send(f"t{r.n} APPEND INBOX {bogus}\r\n".encode())
+        l = r.line()
+        assert l.startswith(f"t{r.n} BAD".encode()) or l.startswith(f"t{r.n} NO [TOOBIG]".encode()), (bogus, l)
+    r.cmd("NOOP")
+    # {00000000001} is a valid literal of one octet
+    r.n += 1
+    r.send(f"t{r.n} SELECT {{00000000005}}\r\n".encode())
+    assert r.line().startswith(b"+ ")
+    r.send(b"INBOX\r\n")
+    assert r.until(f"t{r.n}")[-1].startswith(f"t{r.n} OK".encode())
+    # a {n+} literal over the limit: BAD [TOOBIG] and its octets are never
+    # read as commands (IMAP-3)
+    y2 = r
+    r.n += 1
+    big = 70 * 1024 * 1024
+    r.send(f"t{r.n} APPEND INBOX {{{big}+}}\r\n".encode())
+    l = r.line()
+    assert l.startswith(f"t{r.n} BAD".encode()) or l.startswith(f"t{r.n} NO".encode()), l
+    r.close()
+    r = Raw(y)
+    r.cmd("SELECT INBOX")
+    out = r.cmd("SEARCH " + "(" * 100000, ok=False)
+    assert out[-1].split()[1] == b"BAD"
+    r.n += 1
+    r.send(f't{r.n} SELECT "IN\x00BOX"\r\n'.encode())
+    assert r.until(f"t{r.n}")[-1].split()[1] == b"BAD"
+    for evil in ('"../bob/INBOX"', '"../../example.test/bob"', '"/etc"', '".."', '"INBOX/../../bob"'):
+        out = r.cmd(f"SELECT {evil}", ok=False)
+        assert out[-1].split()[1] in (b"NO", b"BAD"), (evil, out)
+    r.cmd("NOOP")
+    r.close()
+
+
+def test_concurrent_sessions_recent_once(srv):
+    """reliability anchor IMAP-10: every new message is \\Recent in exactly
+    one session; flag updates from all sessions survive"""
+    y = srv
+    r = y.cli("user", "add", "dave@example.test", "--password-stdin", input="pw-dave\n")
+    assert r.returncode == 0, r.stderr
+    sessions = []
+    for i in range(10):
+        s = Raw(y, login=False)
+        s.cmd('LOGIN "dave@example.test" "pw-dave"')
+        s.cmd("SELECT INBOX")
+        sessions.append(s)
+    # appends from every session, interleaved with STOREs
+    for round_ in range(3):
+        for i, s in enumerate(sessions):
+            s.n += 1
+            msg = f"Subject: r{round_} s{i}\r\n\r\nbody\r\n".encode()
+            s.send(f"t{s.n} APPEND INBOX {{{len(msg)}+}}\r\n".encode() + msg + b"\r\n")
+        for s in sessions:
+            s.until(f"t{s.n}")
+    for s in sessions:
+        s.cmd("NOOP")   # every view learns of every append
+    recent_total = 0
+    for i, s in enumerate(sessions):
+        out = s.cmd(f"STORE 1:* +FLAGS.SILENT ($s{i})")
+        out = s.cmd("STORE 1:* +FLAGS ()")
+        recent_total += sum(1 for l in out if b"\\Recent" in l)
+    assert recent_total == 30
+    out = sessions[0].cmd("STORE 1:* +FLAGS ()")
+    for l in (l for l in out if b"FETCH" in l):
+        assert all(f"$s{i}".encode() in l for i in range(10)), l
+    for s in sessions:
+        s.close()
+
+
+def test_idle_timeout_bye():
+    y = make("plain", "imap_idle_timeout = 2s\n")
+    try:
+        r = Raw(y)
+        t0 = time.monotonic()
+        l = r.line()
+        assert l.startswith(b"* BYE"), l
+        assert 1.5 < time.monotonic() - t0 < 10
+        r.close()
+    finally:
+        y.stop()
+        y.cleanup()
