@@ -442,3 +442,26 @@ def test_idle_timeout_bye():
     finally:
         y.stop()
         y.cleanup()
+
+
+def test_pop3_deletions_are_imap_expunges(srv):
+    import poplib
+    y = srv
+    r = y.cli("user", "add", "erin@example.test", "--password-stdin", input="pw-erin\n")
+    assert r.returncode == 0, r.stderr
+    deliver(y, 2, to="erin@example.test", start=500)
+    y.wait_messages("erin@example.test", 2)
+    s = Raw(y, login=False)
+    s.cmd('LOGIN "erin@example.test" "pw-erin"')
+    s.cmd("SELECT INBOX")
+    s.send(b"i IDLE\r\n")
+    assert s.line().startswith(b"+ ")
+    p = poplib.POP3("127.0.0.1", y.ports["pop3"], timeout=10)
+    p.user("erin@example.test")
+    p.pass_("pw-erin")
+    p.dele(1)
+    p.quit()
+    assert s.line() == b"* 1 EXPUNGE"
+    s.send(b"DONE\r\n")
+    s.until("i")
+    s.close()
