@@ -24,7 +24,7 @@ def test_status_lists_all_roles(youju):
 
 def test_front_answers_with_protocol_reply(youju):
     for service, greeting in (("smtp", b"220 mx.example.test ESMTP"), ("submission", b"421 4.3.2"),
-                              ("imap", b"* BYE"), ("pop3", b"+OK youju POP3 ready")):
+                              ("imap", b"* OK [CAPABILITY IMAP4rev1"), ("pop3", b"+OK youju POP3 ready")):
         with socket.create_connection(("127.0.0.1", youju.ports[service]), timeout=5) as s:
             assert s.recv(200).startswith(greeting)
     youju.wait_for(lambda: "smtp=1" in youju.status() and "submission=1" in youju.status(),
