@@ -1,9 +1,9 @@
 /*
  * The front role: owns every network listener, chrooted and unprivileged.
  * SMTP on the smtp listener is served by smtp-session.c, POP3 before login
- * by pop3-login.c; the listeners whose servers are not built yet
- * (submission, IMAP) answer with their protocol's "not available" reply
- * and close.
+ * by pop3-login.c, IMAP before login by imap-login.c; the listeners whose
+ * servers are not built yet (submission) answer with their protocol's "not
+ * available" reply and close.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "front.h"
+#include "imap-login.h"
 #include "log.h"
 #include "login.h"
 #include "pop3-login.h"
@@ -25,8 +26,6 @@ static const char *unavailable_reply(const char *service)
 {
 	if (strncmp(service, "submission", 10) == 0)
 		return "421 4.3.2 Service not available yet, closing connection\r\n";
-	if (strncmp(service, "imap", 4) == 0)
-		return "* BYE Service not available yet\r\n";
 	return "-ERR Service not available yet\r\n";
 }
 
@@ -128,6 +127,10 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
 		pop3_login_start(l, cfd, &peer, strcmp(l->name, "pop3s") == 0);
 		return;
 	}
+	if (l->imap) {
+		imap_login_start(l, cfd, &peer, strcmp(l->name, "imaps") == 0);
+		return;
+	}
 	char ip[64];
 	netaddr_format(&peer, ip, sizeof(ip));
 	const char *reply = unavailable_reply(l->name);
@@ -145,6 +148,7 @@ static void front_listener_add(struct role_ctx *ctx, const char *name, int fd)
 	l->fd = fd;
 	l->smtp = strcmp(name, "smtp") == 0;
 	l->pop3 = strcmp(name, "pop3") == 0 || strcmp(name, "pop3s") == 0;
+	l->imap = strcmp(name, "imap") == 0 || strcmp(name, "imaps") == 0;
 	l->ev = event_new(ctx->base, fd, EV_READ | EV_PERSIST, on_accept, l);
 }
 
@@ -207,6 +211,10 @@ static void front_message(struct role_ctx *ctx, struct ipc_channel *from, struct
 		pop3_login_auth_reply(msg->reqid, msg);
 		return;
 	}
+	if (msg->type == MSG_AUTH_REPLY && imap_login_owns(msg->reqid)) {
+		imap_login_auth_reply(msg->reqid, msg);
+		return;
+	}
 	struct smtp_session *s = front_session_find(msg->reqid);
 	if (s == NULL)
 		return;	/* the session ended meanwhile */
@@ -217,10 +225,12 @@ static void front_peer_down(struct role_ctx *ctx, enum youju_role peer)
 {
 	if (peer != ROLE_QUEUE && peer != ROLE_AUTH)
 		return;
-	if (peer == ROLE_QUEUE)
+	if (peer == ROLE_QUEUE) {
 		front_g.queue_epoch++;
-	else
+	} else {
 		pop3_login_peer_down();
+		imap_login_peer_down();
+	}
 	for (unsigned b = 0; b < FRONT_SESSION_BUCKETS; b++) {
 		struct smtp_session *s = front_g.buckets[b], *next;
 		for (; s; s = next) {
@@ -236,8 +246,9 @@ static void front_status(struct role_ctx *ctx, buf_t *out)
 	for (unsigned i = 0; i < front_g.nlisteners; i++)
 		buf_printf(out, " %s=%llu", front_g.listeners[i].name,
 			   (unsigned long long)front_g.listeners[i].accepted);
-	buf_printf(out, " messages=%llu pop3_prelogin=%u proxied=%u", (unsigned long long)front_g.stat_messages,
-		   pop3_login_count(), login_proxied());
+	buf_printf(out, " messages=%llu pop3_prelogin=%u imap_prelogin=%u proxied=%u",
+		   (unsigned long long)front_g.stat_messages, pop3_login_count(), imap_login_count(),
+		   login_proxied());
 }
 
 static void front_shutdown(struct role_ctx *ctx)
@@ -253,6 +264,7 @@ static void front_shutdown(struct role_ctx *ctx)
 		role_exit(ctx, 0);
 	smtp_session_close_all();
 	pop3_login_close_all();
+	imap_login_close_all();
 }
 
 const struct role_ops front_role_ops = {

@@ -24,6 +24,7 @@ struct front_listener {
 	struct event *ev;
 	bool smtp;		/* served by the SMTP server */
 	bool pop3;		/* pop3 or pop3s */
+	bool imap;		/* imap or imaps */
 	uint64_t accepted;
 	uint64_t refused;
 };

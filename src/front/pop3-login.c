@@ -370,11 +370,16 @@ void pop3_login_auth_reply(uint64_t id, struct ipc_msg *msg)
 		login_succeeded(&s->peer);
 		struct evbuffer *in = bufferevent_get_input(s->bev);
 		size_t n = evbuffer_get_length(in);
-		const char *pending = n ? (const char *)evbuffer_pullup(in, (ssize_t)n) : "";
+		/* taken out of the buffer: with TLS the proxy keeps reading
+		 * from it and must not send these octets to mail again */
+		char *pending = xmalloc(n + 1);
+		evbuffer_remove(in, pending, n);
 		log_info("pop3 login user=%s client=%s%s", canonical, s->ip, s->tls ? " tls=1" : "");
 		flush(s);
 		char *user = xstrdup(canonical);
-		if (login_handoff(s->bev, s->tls, &s->peer, LOGIN_POP3, user, s->ip, s->tls_info, pending, n) == 0) {
+		int r = login_handoff(s->bev, s->tls, &s->peer, LOGIN_POP3, user, s->ip, s->tls_info, pending, n);
+		free(pending);
+		if (r == 0) {
 			s->bev = NULL;	/* mail serves it now */
 			free(user);
 			log_set_session(NULL);

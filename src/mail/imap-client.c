@@ -1071,7 +1071,7 @@ void imap_client_start(struct role_ctx *ctx, const char *user, const char *ip, c
 	log_info("imap session user=%s client=%s%s%s", user, ip, tls[0] ? " tls=" : "", tls);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	if (pending_len)
-		evbuffer_add(bufferevent_get_input(c->bev), pending, pending_len);
+		evbuffer_prepend(bufferevent_get_input(c->bev), pending, pending_len);
 	client_process(c);
 	log_set_session(NULL);
 }

@@ -179,6 +179,9 @@ enum imap_cmd_result imap_cmd_sort(struct imap_cmd *cmd);
 enum imap_cmd_result imap_cmd_thread(struct imap_cmd *cmd);
 
 /* ---- the session ---- */
+/* Back to the authenticated state (no mailbox selected); nothing is
+ * expunged. Defined in imap-cmd-select.c. */
+void imap_client_unselect(struct imap_client *c);
 /* After c->box was opened (SELECT/EXAMINE): IDLE wake-ups, FLAGS state. */
 void imap_client_selected(struct imap_client *c);
 

@@ -15,7 +15,7 @@
 #include "log.h"
 #include "xalloc.h"
 
-static void close_selected(struct imap_client *c)
+void imap_client_unselect(struct imap_client *c)
 {
 	if (c->box != NULL)
 		mailbox_close(&c->box);
@@ -171,7 +171,7 @@ enum imap_cmd_result imap_cmd_select(struct imap_cmd *cmd)
 	}
 	/* RFC 9051 6.3.2: the old mailbox is closed even when the new
 	   one cannot be opened; RFC 7162 3.2.11 [CLOSED] */
-	close_selected(c);
+	imap_client_unselect(c);
 	if (had && c->qresync)
 		imap_out_cstr(c, "* OK [CLOSED] Previous mailbox closed.\r\n");
 	int r = mailbox_open(c->mu, name, examine ? MAILBOX_OPEN_READONLY : 0, &c->box, &error);
@@ -251,7 +251,7 @@ enum imap_cmd_result imap_cmd_close(struct imap_cmd *cmd)
 		log_warn("imap user=%s CLOSE expunge: %s", c->user, error);
 		free(error);
 	}
-	close_selected(c);
+	imap_client_unselect(c);
 	imap_cmd_ok(cmd, "%s completed.", cmd->name[0] == 'C' ? "Close" : "Unselect");
 	return IMAP_CMD_DONE;
 }

@@ -430,6 +430,6 @@ void pop3_session_start(struct role_ctx *ctx, const char *user, const char *ip, 
 	out(s, "+OK Logged in");
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	if (pending_len)
-		evbuffer_add(bufferevent_get_input(s->bev), pending, pending_len);
+		evbuffer_prepend(bufferevent_get_input(s->bev), pending, pending_len);
 	process(s);
 }
