@@ -692,14 +692,6 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-static struct mail_folder_info *list_find(struct mail_folder_list *l, const char *name)
-{
-	for (size_t i = 0; i < l->count; i++)
-		if (strcmp(l->items[i].name, name) == 0)
-			return &l->items[i];
-	return NULL;
-}
-
 static struct mail_folder_info *list_add(struct mail_folder_list *l, size_t *alloc,
 					 const char *name, unsigned attrs)
 {
@@ -758,30 +750,44 @@ int mail_user_list(struct mail_user *u, struct mail_folder_list *list_r, char **
 		set_free(&dirs);
 		return MAIL_ERR_TEMP;
 	}
+	/* Every candidate once per reason (a folder, a parent of one, a
+	   subscription), then sorted and merged: O(n log n) however many
+	   folders and subscriptions there are. */
+#define KIND_PARENT (MAIL_FOLDER_NONEXISTENT | MAIL_FOLDER_NOSELECT)
+#define KIND_SUB (KIND_PARENT | MAIL_FOLDER_SUBSCRIBED)
 	list_add(&l, &alloc, "INBOX", 0);
 	for (size_t i = 0; i < dirs.n; i++)
-		if (list_find(&l, dirs.v[i]) == NULL)
-			list_add(&l, &alloc, dirs.v[i], 0);
+		list_add(&l, &alloc, dirs.v[i], 0);
 	nreal = l.count;
-	/* parents that have no folder of their own */
 	for (size_t i = 0; i < nreal; i++) {
 		char *name = xstrdup(l.items[i].name);
 		for (char *slash = strrchr(name, '/'); slash != NULL; slash = strrchr(name, '/')) {
 			*slash = '\0';
-			if (list_find(&l, name) == NULL)
-				list_add(&l, &alloc, name,
-					 MAIL_FOLDER_NONEXISTENT | MAIL_FOLDER_NOSELECT);
+			list_add(&l, &alloc, name, KIND_PARENT);
 		}
 		free(name);
 	}
-	for (size_t i = 0; i < subs.n; i++) {
-		struct mail_folder_info *fi = list_find(&l, subs.v[i]);
-		if (fi == NULL)
-			fi = list_add(&l, &alloc, subs.v[i],
-				      MAIL_FOLDER_NONEXISTENT | MAIL_FOLDER_NOSELECT);
-		fi->attrs |= MAIL_FOLDER_SUBSCRIBED;
-	}
+	for (size_t i = 0; i < subs.n; i++)
+		list_add(&l, &alloc, subs.v[i], KIND_SUB);
 	qsort(l.items, l.count, sizeof(*l.items), name_cmp);
+	size_t out = 0;
+	for (size_t i = 0; i < l.count;) {
+		size_t j = i;
+		bool real = false, sub = false;
+		for (; j < l.count && strcmp(l.items[j].name, l.items[i].name) == 0; j++) {
+			real |= l.items[j].attrs == 0;
+			sub |= (l.items[j].attrs & MAIL_FOLDER_SUBSCRIBED) != 0;
+		}
+		struct mail_folder_info fi = l.items[i];
+		fi.attrs = (real ? 0 : KIND_PARENT) | (sub ? MAIL_FOLDER_SUBSCRIBED : 0);
+		for (size_t k = i + 1; k < j; k++)
+			free(l.items[k].name);
+		l.items[out++] = fi;
+		i = j;
+	}
+	l.count = out;
+#undef KIND_PARENT
+#undef KIND_SUB
 	if (dirs.n > 1)
 		qsort(dirs.v, dirs.n, sizeof(*dirs.v), str_cmp);
 	for (size_t i = 0; i < l.count; i++) {
