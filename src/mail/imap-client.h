@@ -76,6 +76,7 @@ struct imap_client {
 	struct imap_client *next;
 	struct role_ctx *ctx;
 	struct bufferevent *bev;	/* the socket, or the deflate filter on it */
+	int sock;			/* the TCP socket, -1 when not TCP (TLS proxy) */
 	char *user;
 	char ip[64];
 	char sid[24];
