@@ -82,11 +82,25 @@ size_t imap_output_pending(const struct imap_client *c)
 	return n;
 }
 
+/* With COMPRESS the deflate filter calls our write callback only when it
+ * moves data into the socket's buffer, never when that buffer drains: a
+ * closing client watches the socket's buffer itself. */
+static void socket_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct imap_client *c = arg;
+	if (evbuffer_get_length(buf) == 0 && c->closing)
+		event_active(c->wakeup, EV_TIMEOUT, 0);
+}
+
 static void close_after_flush(struct imap_client *c)
 {
+	bool was = c->closing;
 	c->closing = true;
 	if (c->bev != NULL)
 		bufferevent_disable(c->bev, EV_READ);
+	if (!was && c->compressed && c->bev != NULL)
+		c->drain_cb = evbuffer_add_cb(bufferevent_get_output(bufferevent_get_underlying(c->bev)),
+					      socket_drained, c);
 	/* a callback running inside the client (busy) destroys it on its
 	   way out (client_leave) */
 	if (!c->busy && (c->bev == NULL || imap_output_pending(c) == 0))
@@ -619,6 +633,12 @@ static void idle_notify_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct imap_client *c = arg;
 	c->notified = false;
+	if (c->closing && !c->busy) {
+		/* socket_drained, or a notify that came too late */
+		if (imap_output_pending(c) == 0)
+			client_destroy(c);
+		return;
+	}
 	if (!client_enter(c))
 		return;
 	if (c->idling && !c->closing)
@@ -1030,6 +1050,9 @@ static void client_destroy(struct imap_client *c)
 		mailbox_close(&c->box);
 	if (c->mu != NULL)
 		mail_user_close(&c->mu);
+	if (c->drain_cb != NULL)
+		evbuffer_remove_cb_entry(bufferevent_get_output(bufferevent_get_underlying(c->bev)),
+					 c->drain_cb);
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	event_free(c->timer);

@@ -96,7 +96,8 @@ struct imap_client {
 	/* private to imap-client.c */
 	struct imap_cmd *running;
 	struct event *timer;		/* autologout */
-	struct event *wakeup;		/* IDLE: changes from other views */
+	struct event *wakeup;		/* IDLE: changes from other views; closing */
+	struct evbuffer_cb_entry *drain_cb;	/* closing with COMPRESS */
 	unsigned keywords_sent;		/* keyword names the client knows */
 	uint32_t recent_sent;
 	unsigned bad;

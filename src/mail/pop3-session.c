@@ -318,8 +318,11 @@ static void dispatch(struct pop3_session *s, char *line, size_t len)
 		cmd_quit(s);
 		break;
 	case POP3_CAPA:
-		bufferevent_write(s->bev, "+OK\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n"
-				  "EXPIRE NEVER\r\nIMPLEMENTATION youju\r\n.\r\n", 86);
+	{
+		static const char capa[] = "+OK\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n"
+					   "EXPIRE NEVER\r\nIMPLEMENTATION youju\r\n.\r\n";
+		bufferevent_write(s->bev, capa, sizeof(capa) - 1);
+	}
 		break;
 	default:
 		bad(s, "Command not valid in this state");
