@@ -456,8 +456,10 @@ static void cmd_starttls(struct imap_login *s, const struct imap_command *cmd)
 	imap_parser_destroy(&s->parser);
 	s->parser = imap_parser_create(&IMAP_PARSER_LIMITS_PRELOGIN);
 	SSL *ssl = SSL_new(front_g.tls);
+	/* the TLS layer writes into the socket's buffer: bound it too */
+	bufferevent_setwatermark(s->bev, EV_WRITE, 0, IMAP_OUTPUT_MAX);
 	s->bev = bufferevent_openssl_filter_new(front_g.ctx->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
-						BEV_OPT_CLOSE_ON_FREE);
+						BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
 	bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, 64 * 1024);
@@ -730,12 +732,12 @@ void imap_login_start(struct front_listener *l, int fd, const struct netaddr *pe
 	if (implicit_tls && front_g.tls) {
 		SSL *ssl = SSL_new(front_g.tls);
 		s->bev = bufferevent_openssl_socket_new(front_g.ctx->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-							BEV_OPT_CLOSE_ON_FREE);
+							BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 		bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
 		s->tls = true;
 		s->state = IL_TLS;
 	} else {
-		s->bev = bufferevent_socket_new(front_g.ctx->base, fd, BEV_OPT_CLOSE_ON_FREE);
+		s->bev = bufferevent_socket_new(front_g.ctx->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	}
 	bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, 64 * 1024);

@@ -1,3 +1,9 @@
+/*
+ * POP3 before login: see pop3-login.h. One struct pop3_login per
+ * connection; lines from the shared reader, commands from pop3_command_parse,
+ * passwords checked by the auth role (login.c), and at success the hand-off
+ * to the mail role, which answers the PASS/AUTH itself.
+ */
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
@@ -18,8 +24,25 @@
 #include "xalloc.h"
 
 #define POP3_MAX_BAD 3		/* bad commands before disconnect (Dovecot: 3) */
+#define POP3_LOG_USER_MAX 100	/* octets of a failed user name that are logged */
+#define POP3_CLOSE_GRACE 5	/* seconds a closing client gets to read its last reply */
+/* Replies not yet sent above which no more commands are read: a client
+ * that pipelines CAPA without reading costs no more than this. */
+#define POP3_OUTPUT_MAX (64 * 1024)
+/* Callbacks run from the event loop, never inside bufferevent_write(): a
+ * TLS write that fails there would otherwise free the session under the
+ * caller's feet, and a drained buffer would re-enter pl_process(). */
+#define PL_BEV_OPTS (BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)
 
-enum pl_state { PL_READY, PL_AUTH_SASL, PL_CHECKING, PL_DELAY, PL_TLS, PL_CLOSING };
+enum pl_state {
+	PL_TLS,		/* TLS handshake in progress (pop3s, or after STLS) */
+	PL_READY,	/* reading commands */
+	PL_AUTH_SASL,	/* AUTH: reading continuation lines */
+	PL_CHECKING,	/* the auth role checks the password */
+	PL_DELAY,	/* a failed login waits for its reply */
+	PL_HANDOFF,	/* logged in: earlier replies drain, then the mail role */
+	PL_CLOSING,	/* the last reply drains, within POP3_CLOSE_GRACE */
+};
 
 struct pop3_login {
 	struct pop3_login *next;
@@ -36,7 +59,7 @@ struct pop3_login {
 	struct sasl sasl;
 	bool sasl_active;
 	unsigned bad;
-	struct event *timer;		/* login timeout */
+	struct event *timer;		/* login_timeout, then the close grace */
 	struct event *delay;		/* failed-login delay */
 	buf_t out;
 };
@@ -62,6 +85,14 @@ bool pop3_login_owns(uint64_t id)
 	return find(id) != NULL;
 }
 
+static void sasl_end(struct pop3_login *s)
+{
+	if (s->sasl_active) {
+		sasl_free(&s->sasl);
+		s->sasl_active = false;
+	}
+}
+
 static void pl_destroy(struct pop3_login *s, bool free_bev)
 {
 	struct pop3_login **pp = &sessions;
@@ -73,8 +104,7 @@ static void pl_destroy(struct pop3_login *s, bool free_bev)
 		bufferevent_free(s->bev);
 		front_conn_release(&s->peer);
 	}
-	if (s->sasl_active)
-		sasl_free(&s->sasl);
+	sasl_end(s);
 	event_free(s->timer);
 	event_free(s->delay);
 	buf_free(&s->out);
@@ -99,11 +129,30 @@ static void reply(struct pop3_login *s, const char *text)
 	buf_append(&s->out, "\r\n", 2);
 }
 
+/* Replies not sent yet. After STLS the TLS layer's own output is bounded
+ * by the write watermark set on the plain bufferevent below it. */
+static size_t output_pending(struct pop3_login *s)
+{
+	return s->out.used + evbuffer_get_length(bufferevent_get_output(s->bev));
+}
+
+static bool output_drained(struct bufferevent *bev)
+{
+	struct bufferevent *under = bufferevent_get_underlying(bev);
+	return evbuffer_get_length(bufferevent_get_output(bev)) == 0 &&
+	       (under == NULL || evbuffer_get_length(bufferevent_get_output(under)) == 0);
+}
+
 static void close_after_flush(struct pop3_login *s)
 {
+	sasl_end(s);
 	flush(s);
 	s->state = PL_CLOSING;
 	bufferevent_disable(s->bev, EV_READ);
+	evtimer_del(s->delay);
+	/* a client that does not read its last reply is dropped all the same */
+	struct timeval tv = { POP3_CLOSE_GRACE, 0 };
+	evtimer_add(s->timer, &tv);
 }
 
 static void bad_command(struct pop3_login *s, const char *text)
@@ -149,9 +198,12 @@ static void cmd_stls(struct pop3_login *s)
 	/* RFC 2595 4: nothing sent before the handshake may be acted on */
 	struct evbuffer *in = bufferevent_get_input(s->bev);
 	evbuffer_drain(in, evbuffer_get_length(in));
+	/* the TLS layer stops encrypting into the socket's buffer above this,
+	 * so what it keeps counts in output_pending() */
+	bufferevent_setwatermark(s->bev, EV_WRITE, 0, POP3_OUTPUT_MAX);
 	SSL *ssl = SSL_new(front_g.tls);
 	s->bev = bufferevent_openssl_filter_new(front_g.ctx->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
-						BEV_OPT_CLOSE_ON_FREE);
+						PL_BEV_OPTS);
 	bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
 	bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, 64 * 1024);
@@ -163,9 +215,37 @@ static void cmd_stls(struct pop3_login *s)
 	smtp_line_reader_init(&s->lines, POP3_AUTH_LINE_MAX);
 }
 
+static void sasl_result(struct pop3_login *s, enum sasl_status st, buf_t *challenge)
+{
+	s->state = PL_READY;
+	switch (st) {
+	case SASL_CONTINUE:
+		buf_printf(&s->out, "+ %s\r\n", buf_cstr(challenge));
+		s->state = PL_AUTH_SASL;
+		return;
+	case SASL_DONE: {
+		const buf_t *z = &s->sasl.authzid;
+		const char *user = sasl_user(&s->sasl);
+		/* no acting as somebody else (RFC 4616 2: authzid) */
+		if (z->used && (z->used != strlen(user) || memcmp(z->data, user, z->used) != 0)) {
+			reply(s, "-ERR [AUTH] Authorization identity not allowed");
+			break;
+		}
+		start_check(s, user, sasl_password(&s->sasl), sasl_password_len(&s->sasl));
+		break;
+	}
+	case SASL_CANCELLED:
+		bad_command(s, "Authentication cancelled");
+		break;
+	case SASL_ERROR:
+		bad_command(s, "Invalid authentication data");
+		break;
+	}
+	sasl_end(s);	/* the password went to auth, or nowhere */
+}
+
 static void cmd_auth(struct pop3_login *s, struct pop3_command *cmd)
 {
-	buf_t ch;
 	enum sasl_mech mech;
 	if (cmd->nargs == 0) {
 		/* the pre-RFC 5034 mechanism listing some clients still send */
@@ -178,20 +258,9 @@ static void cmd_auth(struct pop3_login *s, struct pop3_command *cmd)
 	}
 	sasl_init(&s->sasl, mech);
 	s->sasl_active = true;
+	buf_t ch;
 	buf_init(&ch, 1024);
-	enum sasl_status st = sasl_start(&s->sasl, cmd->nargs > 1 ? cmd->args[1] : NULL, &ch);
-	if (st == SASL_CONTINUE) {
-		buf_printf(&s->out, "+ %s\r\n", buf_cstr(&ch));
-		s->state = PL_AUTH_SASL;
-	} else if (st == SASL_DONE) {
-		start_check(s, sasl_user(&s->sasl), sasl_password(&s->sasl), sasl_password_len(&s->sasl));
-	} else {
-		bad_command(s, st == SASL_CANCELLED ? "Authentication cancelled" : "Invalid authentication data");
-	}
-	if (s->state != PL_AUTH_SASL && s->state != PL_CHECKING) {
-		sasl_free(&s->sasl);
-		s->sasl_active = false;
-	}
+	sasl_result(s, sasl_start(&s->sasl, cmd->nargs > 1 ? cmd->args[1] : NULL, &ch), &ch);
 	buf_free(&ch);
 }
 
@@ -199,20 +268,7 @@ static void sasl_line(struct pop3_login *s, const char *line, size_t len)
 {
 	buf_t ch;
 	buf_init(&ch, 1024);
-	enum sasl_status st = sasl_step(&s->sasl, line, len, &ch);
-	s->state = PL_READY;
-	if (st == SASL_CONTINUE) {
-		buf_printf(&s->out, "+ %s\r\n", buf_cstr(&ch));
-		s->state = PL_AUTH_SASL;
-	} else if (st == SASL_DONE) {
-		start_check(s, sasl_user(&s->sasl), sasl_password(&s->sasl), sasl_password_len(&s->sasl));
-	} else {
-		bad_command(s, st == SASL_CANCELLED ? "Authentication cancelled" : "Invalid authentication data");
-	}
-	if (s->state != PL_AUTH_SASL) {
-		sasl_free(&s->sasl);
-		s->sasl_active = false;
-	}
+	sasl_result(s, sasl_step(&s->sasl, line, len, &ch), &ch);
 	buf_free(&ch);
 }
 
@@ -271,8 +327,11 @@ static void dispatch(struct pop3_login *s, char *line, size_t len)
 
 static void pl_process(struct pop3_login *s)
 {
-	struct evbuffer *in = bufferevent_get_input(s->bev);
 	while (s->state == PL_READY || s->state == PL_AUTH_SASL) {
+		if (output_pending(s) > POP3_OUTPUT_MAX)
+			break;	/* on_write goes on once the client has read it */
+		/* fetched every time: STLS replaces the bufferevent */
+		struct evbuffer *in = bufferevent_get_input(s->bev);
 		char *line;
 		size_t len;
 		enum smtp_line_error lerr;
@@ -280,6 +339,9 @@ static void pl_process(struct pop3_login *s)
 		if (r == 0)
 			break;
 		if (r < 0) {
+			/* a broken SASL response ends the exchange (RFC 5034 4) */
+			sasl_end(s);
+			s->state = PL_READY;
 			bad_command(s, lerr == SMTP_LINE_TOO_LONG ? "Command line too long" : "Invalid line ending");
 			continue;
 		}
@@ -290,7 +352,7 @@ static void pl_process(struct pop3_login *s)
 		explicit_bzero(line, len);
 		free(line);
 	}
-	if (s->state != PL_DELAY)
+	if (s->state != PL_DELAY && s->state != PL_TLS)
 		flush(s);
 }
 
@@ -303,6 +365,7 @@ static void on_read(struct bufferevent *bev, void *arg)
 		buf_t d;
 		buf_init(&d, 256);
 		tls_describe(ssl, &d);
+		free(s->tls_info);
 		s->tls_info = xstrdup(buf_cstr(&d));
 		buf_free(&d);
 		s->state = PL_READY;
@@ -311,13 +374,44 @@ static void on_read(struct bufferevent *bev, void *arg)
 	log_set_session(NULL);
 }
 
+/* Logged in: the connection goes to mail, with the input the client
+ * already sent behind its PASS/AUTH. */
+static void handoff(struct pop3_login *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	size_t n = evbuffer_get_length(in);
+	char *pending = xmalloc(n + 1);
+	/* taken out of the buffer: with TLS the proxy keeps reading from it,
+	 * and must not send these octets to mail a second time */
+	evbuffer_remove(in, pending, n);
+	int r = login_handoff(s->bev, s->tls, &s->peer, LOGIN_POP3, s->user, s->ip, s->tls_info, pending, n);
+	if (r == 0) {
+		explicit_bzero(pending, n);
+		free(pending);
+		s->bev = NULL;	/* mail serves it now */
+		pl_destroy(s, false);
+		return;
+	}
+	/* the commands behind the PASS get their answers from front then */
+	evbuffer_prepend(in, pending, n);
+	explicit_bzero(pending, n);
+	free(pending);
+	reply(s, "-ERR [SYS/TEMP] Mailbox service unavailable, try again later");
+	s->state = PL_READY;
+	pl_process(s);
+}
+
 static void on_write(struct bufferevent *bev, void *arg)
 {
 	struct pop3_login *s = arg;
-	if (s->state == PL_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0 &&
-	    (bufferevent_get_underlying(bev) == NULL ||
-	     evbuffer_get_length(bufferevent_get_output(bufferevent_get_underlying(bev))) == 0))
+	log_set_session(s->sid);
+	if (s->state == PL_HANDOFF && output_drained(bev))
+		handoff(s);
+	else if (s->state == PL_CLOSING && output_drained(bev))
 		pl_destroy(s, true);
+	else if (s->state == PL_READY || s->state == PL_AUTH_SASL)
+		pl_process(s);	/* reading was held back by unsent replies */
+	log_set_session(NULL);
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
@@ -333,20 +427,38 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	pl_destroy(s, true);
 }
 
+/* login_timeout (counted from the connect, TLS handshake included), or
+ * the close grace. */
 static void on_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct pop3_login *s = arg;
+	log_set_session(s->sid);
+	if (s->state == PL_CLOSING || s->state == PL_TLS || s->state == PL_HANDOFF) {
+		/* the last reply was not read, or TLS never came up: nothing
+		 * can reach the client any more */
+		log_info("pop3 timeout before login client=%s state=%s", s->ip,
+			 s->state == PL_CLOSING ? "closing" : s->state == PL_TLS ? "tls" : "handoff");
+		log_set_session(NULL);
+		pl_destroy(s, true);
+		return;
+	}
+	log_info("pop3 timeout before login client=%s", s->ip);
 	reply(s, "-ERR Disconnected for inactivity");
 	close_after_flush(s);
+	log_set_session(NULL);
 }
 
 static void on_delay_done(evutil_socket_t fd, short what, void *arg)
 {
 	struct pop3_login *s = arg;
+	if (s->state != PL_DELAY)
+		return;		/* closed meanwhile (timeout, shutdown) */
+	log_set_session(s->sid);
 	/* RFC 2449 8.1.2 AUTH: same text for unknown user and bad password */
 	reply(s, "-ERR [AUTH] Authentication failed");
 	s->state = PL_READY;
 	pl_process(s);
+	log_set_session(NULL);
 }
 
 void pop3_login_auth_reply(uint64_t id, struct ipc_msg *msg)
@@ -361,39 +473,29 @@ void pop3_login_auth_reply(uint64_t id, struct ipc_msg *msg)
 		fatal("malformed MSG_AUTH_REPLY");
 	if (result == AUTH_R_FOUND && (ipc_get_str(msg, &canonical) < 0 || ipc_get_u32(msg, &cached) < 0))
 		fatal("malformed MSG_AUTH_REPLY");
-	if (s->sasl_active) {
-		sasl_free(&s->sasl);
-		s->sasl_active = false;
-	}
+	sasl_end(s);
 	log_set_session(s->sid);
 	if (result == AUTH_R_FOUND) {
 		login_succeeded(&s->peer);
-		struct evbuffer *in = bufferevent_get_input(s->bev);
-		size_t n = evbuffer_get_length(in);
-		/* taken out of the buffer: with TLS the proxy keeps reading
-		 * from it and must not send these octets to mail again */
-		char *pending = xmalloc(n + 1);
-		evbuffer_remove(in, pending, n);
-		log_info("pop3 login user=%s client=%s%s", canonical, s->ip, s->tls ? " tls=1" : "");
-		flush(s);
-		char *user = xstrdup(canonical);
-		int r = login_handoff(s->bev, s->tls, &s->peer, LOGIN_POP3, user, s->ip, s->tls_info, pending, n);
-		free(pending);
-		if (r == 0) {
-			s->bev = NULL;	/* mail serves it now */
-			free(user);
-			log_set_session(NULL);
-			pl_destroy(s, false);
-			return;
-		}
-		free(user);
-		reply(s, "-ERR [SYS/TEMP] Mailbox service unavailable, try again later");
-		s->state = PL_READY;
-	} else if (result == AUTH_R_TEMPFAIL) {
+		free(s->user);
+		s->user = xstrdup(canonical);
+		log_info("pop3 login user=%s client=%s%s", s->user, s->ip, s->tls ? " tls=1" : "");
+		/* A plain socket goes to mail as it is: replies still in its
+		 * output buffer would be lost, so on_write hands off once they
+		 * are sent. With TLS front keeps the bufferevent and sends them. */
+		if (!s->tls && !output_drained(s->bev))
+			s->state = PL_HANDOFF;
+		else
+			handoff(s);
+		log_set_session(NULL);
+		return;
+	}
+	if (result == AUTH_R_TEMPFAIL) {
 		reply(s, "-ERR [SYS/TEMP] Temporary authentication failure, try again later");
 		s->state = PL_READY;
 	} else {
-		log_info("pop3 login failed user=%s client=%s", s->user ? s->user : "?", s->ip);
+		log_info("pop3 login failed user=%.*s client=%s", POP3_LOG_USER_MAX, s->user ? s->user : "?",
+			 s->ip);
 		int64_t d = login_failure_delay(&s->peer);
 		login_failed(&s->peer);
 		s->state = PL_DELAY;
@@ -411,7 +513,8 @@ void pop3_login_start(struct front_listener *l, int fd, const struct netaddr *pe
 	const char *why;
 	if (!front_conn_acquire(peer, &why)) {
 		static const char msg[] = "-ERR [SYS/TEMP] Too many connections\r\n";
-		(void)!write(fd, msg, sizeof(msg) - 1);
+		if (!implicit_tls)	/* on pop3s it would not be TLS */
+			(void)!write(fd, msg, sizeof(msg) - 1);
 		close(fd);
 		l->refused++;
 		return;
@@ -423,15 +526,16 @@ void pop3_login_start(struct front_listener *l, int fd, const struct netaddr *pe
 	netaddr_format(peer, s->ip, sizeof(s->ip));
 	buf_init(&s->out, 0);
 	smtp_line_reader_init(&s->lines, POP3_AUTH_LINE_MAX);
+	s->state = PL_READY;
 	if (implicit_tls && front_g.tls) {
 		SSL *ssl = SSL_new(front_g.tls);
 		s->bev = bufferevent_openssl_socket_new(front_g.ctx->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-							BEV_OPT_CLOSE_ON_FREE);
+							PL_BEV_OPTS);
 		bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
 		s->tls = true;
 		s->state = PL_TLS;
 	} else {
-		s->bev = bufferevent_socket_new(front_g.ctx->base, fd, BEV_OPT_CLOSE_ON_FREE);
+		s->bev = bufferevent_socket_new(front_g.ctx->base, fd, PL_BEV_OPTS);
 	}
 	bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, 64 * 1024);
@@ -455,13 +559,11 @@ void pop3_login_peer_down(void)
 	for (struct pop3_login *s = sessions; s; s = s->next) {
 		if (s->state != PL_CHECKING)
 			continue;
-		if (s->sasl_active) {
-			sasl_free(&s->sasl);
-			s->sasl_active = false;
-		}
+		log_set_session(s->sid);
 		reply(s, "-ERR [SYS/TEMP] Temporary authentication failure, try again later");
 		s->state = PL_READY;
-		flush(s);
+		pl_process(s);
+		log_set_session(NULL);
 	}
 }
 

@@ -82,7 +82,8 @@ void ipc_msg_init(struct ipc_msg *m, uint16_t type, uint64_t reqid)
 
 void ipc_msg_free(struct ipc_msg *m)
 {
-	buf_free(&m->body);
+	/* an unsent MSG_AUTH_PASSWORD carries a password */
+	buf_free_secret(&m->body);
 	for (unsigned i = 0; i < m->nfds; i++) {
 		if (m->fds[i] >= 0)
 			close(m->fds[i]);
