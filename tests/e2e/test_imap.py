@@ -465,3 +465,30 @@ def test_pop3_deletions_are_imap_expunges(srv):
     s.send(b"DONE\r\n")
     s.until("i")
     s.close()
+
+
+def test_messages_from_outside_are_picked_up(srv):
+    """another MDA (or a copy) writes into the Maildir: the session sees it"""
+    y = srv
+    r = y.cli("user", "add", "frank@example.test", "--password-stdin", input="pw-frank\n")
+    assert r.returncode == 0, r.stderr
+    s = Raw(y, login=False)
+    s.cmd('LOGIN "frank@example.test" "pw-frank"')
+    s.cmd("SELECT INBOX")
+    root = y.maildir("frank@example.test")
+    name = f"{int(time.time())}.M1P1.outside:2,S"
+    with open(os.path.join(root, "tmp", name), "wb") as f:
+        f.write(b"Subject: from outside\n\nhello\n")
+    os.rename(os.path.join(root, "tmp", name), os.path.join(root, "cur", name))
+    uid = os.stat(root).st_uid
+    os.chown(os.path.join(root, "cur", name), uid, os.stat(root).st_gid)
+    deadline = time.monotonic() + 10
+    while True:
+        out = s.cmd("NOOP")
+        if b"* 1 EXISTS" in out:
+            break
+        assert time.monotonic() < deadline, out
+        time.sleep(0.3)
+    out = s.cmd("FETCH 1 (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert any(b"\\Seen" in l for l in out) and any(b"from outside" in l for l in out), out
+    s.close()
