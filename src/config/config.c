@@ -181,6 +181,8 @@ const struct setting_def youju_settings[] = {
 	    "Folder created at first login with the \\Junk special use; empty for none."),
 	STR(mailbox_archive, "Archive", true,
 	    "Folder created at first login with the \\Archive special use; empty for none."),
+	NUM(mail_keep_users, SET_INT, "64", 0, 100000, true,
+	    "Users whose folder indexes stay in memory after their last session or delivery ends (most recently used); 0 reads them again every time."),
 	NUM(mime_max_header, SET_SIZE, "1M", 4096, 64 * 1024 * 1024, true,
 	    "Header bytes of one message or MIME part that IMAP parses (ENVELOPE, BODYSTRUCTURE, SEARCH); fields beyond are ignored."),
 	NUM(mime_max_depth, SET_INT, "50", 2, 1000, true,

@@ -107,6 +107,7 @@ struct youju_config {
 	char *mailbox_trash;
 	char *mailbox_junk;
 	char *mailbox_archive;
+	int64_t mail_keep_users;
 	int64_t mime_max_header;
 	int64_t mime_max_depth;
 	int64_t mime_max_parts;
