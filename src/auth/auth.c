@@ -247,6 +247,9 @@ static void auth_configure(struct role_ctx *ctx, bool reload)
 		 * only by root and the auth group */
 		auth_state.cache = auth_cache_create((size_t)ctx->cfg->auth_cache_size);
 		(void)auth_dir(ctx);
+	} else {
+		/* a reload is how an administrator says "directory changed" */
+		auth_cache_flush(auth_state.cache);
 	}
 }
 
