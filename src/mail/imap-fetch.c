@@ -270,6 +270,9 @@ struct emit {
 	struct fetch_ctx *fc;
 	char prev;		/* the input octet before the next one */
 	uint64_t skip, left;
+	/* a plain literal cannot carry NUL (RFC 9051 CHAR8): it goes out
+	   as 0x80, same size (as Dovecot does) */
+	bool clean_nul;
 };
 
 static void emit_put(struct emit *e, const char *p, size_t n)
@@ -284,7 +287,13 @@ static void emit_put(struct emit *e, const char *p, size_t n)
 		n = (size_t)e->left;
 	if (n == 0)
 		return;
+	size_t at = e->fc->out.used;
 	buf_append(&e->fc->out, p, n);
+	if (e->clean_nul) {
+		char *q = e->fc->out.data + at;
+		while ((q = memchr(q, '\0', (size_t)(e->fc->out.data + e->fc->out.used - q))) != NULL)
+			*q++ = (char)0x80;
+	}
 	e->left -= n;
 	if (e->fc->out.used >= FETCH_FLUSH)
 		out_flush(e->fc);
@@ -338,7 +347,7 @@ static void size_mismatch(struct fetch_msg *m, uint64_t missing)
 static void emit_src(struct fetch_msg *m, const struct fetch_src *src, uint64_t start,
 		     uint64_t n)
 {
-	struct emit e = { m->fc, '\0', start, n };
+	struct emit e = { m->fc, '\0', start, n, !src->literal8 };
 
 	if (src->kind == SRC_BUF) {
 		emit_put(&e, src->buf->data, src->buf->used);

@@ -492,3 +492,30 @@ def test_messages_from_outside_are_picked_up(srv):
     out = s.cmd("FETCH 1 (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
     assert any(b"\\Seen" in l for l in out) and any(b"from outside" in l for l in out), out
     s.close()
+
+
+def test_nul_in_message_body(srv):
+    """RFC 3516: a message with NUL arrives through a literal8 APPEND; BODY[]
+    (a plain literal, RFC 9051 CHAR8) carries 0x80 in its place, BINARY[]
+    the real octet as ~{n}"""
+    y = srv
+    r = Raw(y)
+    msg = b"Subject: nul\r\n\r\nbefore\x00after\r\n"
+    r.n += 1
+    r.send(f"t{r.n} APPEND INBOX ~{{{len(msg)}+}}\r\n".encode() + msg + b"\r\n")
+    out = r.until(f"t{r.n}")
+    assert b"APPENDUID" in out[-1], out
+    uid = int(re.search(rb"APPENDUID \d+ (\d+)", out[-1]).group(1))
+    r.cmd("SELECT INBOX")
+    r.n += 1
+    r.send(f"t{r.n} UID FETCH {uid} (BODY.PEEK[] BINARY.PEEK[])\r\n".encode())
+    data = b""
+    while f"t{r.n} OK".encode() not in data:
+        data += r.s.recv(65536)
+    body = re.search(rb"BODY\[\] \{(\d+)\}\r\n", data)
+    n = int(body.group(1))
+    got = data[body.end():body.end() + n]
+    assert n == len(msg) and got == msg.replace(b"\x00", b"\x80"), got
+    binary = re.search(rb"BINARY\[\] ~\{(\d+)\}\r\n", data)
+    assert binary and data[binary.end():binary.end() + int(binary.group(1))] == msg
+    r.close()
