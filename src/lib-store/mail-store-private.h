@@ -112,5 +112,10 @@ int mailbox_folder_totals(struct mail_user *u, const char *canonical, uint64_t *
 			  uint64_t *messages_r, char **error_r);
 /* After a rename of the folder (or of a parent) on disk. */
 void mailbox_folder_renamed(struct mail_folder *f, const char *new_name, const char *new_path);
+/* The folder's directory is gone (DELETE): views learn it at their next
+ * sync; an idle folder (no views) is freed now. */
+void mailbox_folder_gone(struct mail_folder *f);
+/* At the user's last close: frees the idle folders (no view may be open). */
+void mailbox_folders_free(struct mail_user *u);
 
 #endif

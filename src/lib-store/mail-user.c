@@ -434,8 +434,8 @@ void mail_user_close(struct mail_user **up)
 	*up = NULL;
 	if (--u->refcount > 0)
 		return;
-	/* every view must be closed first */
-	assert(u->folders == NULL);
+	/* every view must be closed first; idle folders go now */
+	mailbox_folders_free(u);
 	for (p = &open_users; *p != NULL; p = &(*p)->next)
 		if (*p == u) {
 			*p = u->next;
@@ -936,7 +936,7 @@ int mail_user_delete(struct mail_user *u, const char *name, char **error_r)
 		log_warn("mail: fsync path=%s error=%s", u->root, strerror(errno));
 	f = mail_user_find_folder(u, canonical);
 	if (f != NULL)
-		f->deleted = true;
+		mailbox_folder_gone(f);
 	if (counted)
 		mail_user_quota_add(u, -(int64_t)bytes, -(int64_t)msgs);
 	else

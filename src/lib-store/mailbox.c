@@ -1,3 +1,4 @@
+#include <assert.h>
 /*
  * Folders and their views (see mailbox.h): syncing the index with the
  * Maildir directories, flags in file names, append/copy/move/expunge, and
@@ -1151,6 +1152,21 @@ int mailbox_folder_totals(struct mail_user *u, const char *canonical, uint64_t *
 	return 0;
 }
 
+void mailbox_folder_gone(struct mail_folder *f)
+{
+	f->deleted = true;
+	if (f->nviews == 0)
+		folder_free(f);
+}
+
+void mailbox_folders_free(struct mail_user *u)
+{
+	while (u->folders != NULL) {
+		assert(u->folders->nviews == 0);
+		folder_free(u->folders);
+	}
+}
+
 void mailbox_folder_renamed(struct mail_folder *f, const char *new_name, const char *new_path)
 {
 	free(f->name);
@@ -1282,6 +1298,17 @@ int mailbox_open(struct mail_user *u, const char *name, unsigned flags, struct m
 		ret = folder_sync_disk(f, false, (flags & MAILBOX_OPEN_PASSIVE) != 0, error_r);
 		if (ret == 0)
 			ret = folder_commit(f, NULL, error_r);
+		if (ret < 0 && f->nviews == 0 && f->deleted) {
+			/* an idle folder whose directory went away behind
+			   our back: forget it and open afresh (so INBOX is
+			   made again, as for a folder never opened) */
+			folder_free(f);
+			if (error_r != NULL) {
+				free(*error_r);
+				*error_r = NULL;
+			}
+			ret = folder_open(u, canonical, (flags & MAILBOX_OPEN_PASSIVE) != 0, &f, error_r);
+		}
 	}
 	free(canonical);
 	if (ret < 0)
@@ -1317,7 +1344,11 @@ void mailbox_close(struct mailbox **boxp)
 			*vp = box->next;
 			break;
 		}
-	if (--f->nviews == 0)
+	/* an idle folder stays in memory with its index as long as its user
+	   is open (the mail role keeps recent users open: mail_keep_users),
+	   so the next SELECT or delivery neither re-reads the index nor
+	   rescans the directories */
+	if (--f->nviews == 0 && f->deleted)
 		folder_free(f);
 	free(box->uids);
 	free(box->recent);

@@ -585,9 +585,20 @@ def test_smtp_delivered_message(srv):
               "--header", "X-Eight: Grüße", "--body", body)
     assert r.returncode == 0, r.stdout + r.stderr
     y.wait_messages(BOB, before + 1)
-    files = [f for f in glob.glob(os.path.join(y.maildir(BOB), "*", "*"))
-             if b"Subject: via smtp" in open(f, "rb").read()]
-    assert len(files) == 1
+    # a listing of new/ and cur/ can race with a move between them: look
+    # until the file is seen once
+    for _ in range(50):
+        files = []
+        for f in glob.glob(os.path.join(y.maildir(BOB), "*", "*")):
+            try:
+                if b"Subject: via smtp" in open(f, "rb").read():
+                    files.append(f)
+            except FileNotFoundError:
+                pass
+        if len(files) == 1:
+            break
+        time.sleep(0.1)
+    assert len(files) == 1, files
     raw = open(files[0], "rb").read()
     assert b"\r\n" not in raw
     want = crlf(raw)
