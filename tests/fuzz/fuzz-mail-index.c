@@ -231,7 +231,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(newd);
 	}
 	{
+		/* the files changed behind the store's back: as after a
+		   restart, the user (and its in-memory folders) is new */
+		struct mail_user_settings set = { .hostname = "fuzz.example" };
 		char *err = NULL;
+		mail_user_close(&fuzz_user);
+		FUZZ_ASSERT(mail_user_open(fuzz_root, &set, &fuzz_user, NULL) == 0);
 		if (mailbox_open(fuzz_user, "INBOX", 0, &box, &err) < 0) {
 			fprintf(stderr, "mailbox_open: %s\n", err);
 			abort();
