@@ -1104,6 +1104,28 @@ static void cache_open(struct mail_index *idx)
 	cache_forget_all(idx);
 }
 
+/* After mail_index_release_fds: the cache file again, if it is still ours. */
+static void cache_reopen(struct mail_index *idx)
+{
+	if (idx->cache_released) {
+		idx->cache_released = false;
+		cache_open(idx);
+	}
+}
+
+void mail_index_release_fds(struct mail_index *idx)
+{
+	if (idx->log_fd >= 0) {
+		close(idx->log_fd);
+		idx->log_fd = -1;
+	}
+	if (idx->cache_fd >= 0) {
+		close(idx->cache_fd);
+		idx->cache_fd = -1;
+		idx->cache_released = true;
+	}
+}
+
 int mail_index_open(const char *dir, struct mail_index **idx_r, enum mail_index_state *state_r,
 		    char **error_r)
 {
@@ -1937,6 +1959,8 @@ static int cache_read_entry(struct mail_index *idx, uint32_t pos, buf_t *out)
 	uint32_t magic, uid, nfields, dlen;
 	uint64_t hash;
 
+	cache_reopen(idx);
+
 	if (idx->cache_fd < 0 || r->cache_off == 0 || r->cache_len < 24 ||
 	    r->cache_len > CACHE_MAX_ENTRY || r->cache_off > idx->cache_size ||
 	    r->cache_len > idx->cache_size - r->cache_off)
@@ -2043,6 +2067,8 @@ static int cache_write_entry(struct mail_index *idx, uint32_t pos, const unsigne
 	buf_t entry;
 	char *path;
 	int ret = 0;
+
+	cache_reopen(idx);
 
 	for (uint32_t i = 0; i < n; i++)
 		total += 8 + (uint64_t)lens[i];

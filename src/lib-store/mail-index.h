@@ -173,6 +173,7 @@ struct mail_index {
 	bool need_rewrite;		/* the log cannot be trusted: rewrite at commit */
 	uint64_t cache_id;
 	int cache_fd;
+	bool cache_released;		/* closed by mail_index_release_fds */
 	uint64_t cache_size, cache_live;
 };
 
@@ -186,6 +187,11 @@ int mail_index_open(const char *dir, struct mail_index **idx_r, enum mail_index_
 		    char **error_r);
 /* Frees everything; uncommitted changes are dropped. *idx = NULL. */
 void mail_index_close(struct mail_index **idx);
+/* Closes the log and cache descriptors of an index nobody uses right now
+ * (an idle folder): the next commit reopens the log (checking that it is
+ * still ours), the next cache access reopens the cache (forgetting its
+ * entries if the file changed). Keeps idle folders from holding fds. */
+void mail_index_release_fds(struct mail_index *idx);
 
 /* Position of uid (binary search over the records), or false. */
 bool mail_index_lookup_uid(const struct mail_index *idx, uint32_t uid, uint32_t *pos_r);

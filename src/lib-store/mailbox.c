@@ -1350,6 +1350,8 @@ void mailbox_close(struct mailbox **boxp)
 	   rescans the directories */
 	if (--f->nviews == 0 && f->deleted)
 		folder_free(f);
+	else if (f->nviews == 0)
+		mail_index_release_fds(f->index);	/* idle: no descriptors held */
 	free(box->uids);
 	free(box->recent);
 	free(box->own);

@@ -836,6 +836,7 @@ TEST(store_mailbox_rebuild_keeps_uids)
 	REQUIRE(mail_index_rewrite(idx, NULL) == 0);
 	uidnext = idx->uidnext;
 	mail_index_close(&idx);
+	mb_restart(&u, dir);
 	box = mb_open(u, "INBOX", 0);
 	REQUIRE(box != NULL);
 	mb_append(box, "six\n", 0, NULL);
@@ -1204,4 +1205,56 @@ TEST(store_mailbox_100k)
 	mail_user_close(&u);
 	free(cur);
 	free(maildir);
+}
+
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* An idle folder keeps its index in memory but no descriptors; its cache
+ * and log are found again at the next use. */
+TEST(store_mailbox_idle_folder_holds_no_fds)
+{
+	const char *dir = test_tmpdir();
+	struct mail_user *u = mb_user(dir);
+	struct mailbox *box;
+	buf_t out;
+	int before;
+
+	REQUIRE(u != NULL);
+	buf_init(&out, 0);
+	before = open_fds();
+	box = mb_open(u, "INBOX", 0);
+	REQUIRE(box != NULL);
+	mb_append(box, "one\n", 0, NULL);
+	REQUIRE(mb_sync(box, 0, NULL) == 0);
+	CHECK_INTEQ(mailbox_cache_set(box, 1, 1, "blob", 4, NULL), 0);
+	REQUIRE(mb_sync(box, 0, NULL) == 0);
+	mailbox_close(&box);
+	CHECK_INTEQ(open_fds(), before);
+	box = mb_open(u, "INBOX", 0);
+	REQUIRE(box != NULL);
+	CHECK_INTEQ(mailbox_cache_get(box, 1, 1, &out, NULL), 1);
+	CHECK(out.used == 4 && memcmp(out.data, "blob", 4) == 0);
+	mb_append(box, "two\n", 0, NULL);
+	mailbox_close(&box);
+	/* a restart reads what the reopened log and cache got */
+	mb_restart(&u, dir);
+	box = mb_open(u, "INBOX", 0);
+	REQUIRE(box != NULL);
+	CHECK_INTEQ(mailbox_count(box), 2);
+	buf_reset(&out);
+	CHECK_INTEQ(mailbox_cache_get(box, 1, 1, &out, NULL), 1);
+	mailbox_close(&box);
+	buf_free(&out);
+	mail_user_close(&u);
 }
