@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -456,6 +457,14 @@ int master_serve(const char *config_path, bool daemonize)
 	m.self_exe[n] = '\0';
 	m.effective_text = effective_text(NULL, m.cfg);
 	signal(SIGPIPE, SIG_IGN);
+	/* every connection is a descriptor in front and, after login, in
+	   mail (plus its folders' files): the soft limit (often 1024) is too
+	   low for max_connections, so take the hard one; the roles inherit it */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	setup_logging(&m);
 	if (master_setup_dirs(m.cfg, &error) < 0 || master_bind_listeners(&m, &error) < 0 ||
 	    control_open(&m, &error) < 0) {
