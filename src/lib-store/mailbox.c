@@ -1301,7 +1301,9 @@ int mailbox_open(struct mail_user *u, const char *name, unsigned flags, struct m
 		if (ret < 0 && f->nviews == 0 && f->deleted) {
 			/* an idle folder whose directory went away behind
 			   our back: forget it and open afresh (so INBOX is
-			   made again, as for a folder never opened) */
+			   made again, as for a folder never opened); what
+			   was counted for quota went with it */
+			u->quota_known = false;
 			folder_free(f);
 			if (error_r != NULL) {
 				free(*error_r);

@@ -519,3 +519,31 @@ def test_nul_in_message_body(srv):
     binary = re.search(rb"BINARY\[\] ~\{(\d+)\}\r\n", data)
     assert binary and data[binary.end():binary.end() + int(binary.group(1))] == msg
     r.close()
+
+
+def test_purged_user_added_again(srv):
+    """the mail role keeps recent users in memory: a user deleted with
+    --purge and added again starts empty, with a fresh quota count"""
+    y = srv
+    addr = "gina@example.test"
+    assert y.cli("user", "add", addr, "--quota", "3k", "--password-stdin", input="pw-gina\n").returncode == 0
+    deliver(y, 2, to=addr, start=600)
+    y.wait_messages(addr, 2)
+    m = imaplib.IMAP4("127.0.0.1", y.ports["imap"], timeout=15)
+    m.login(addr, "pw-gina")
+    assert m.select("INBOX")[1] == [b"2"]
+    m.logout()
+    r = y.cli("user", "del", addr, "--purge")
+    assert r.returncode == 0, r.stderr
+    assert not os.path.exists(y.maildir(addr))
+    assert y.cli("user", "add", addr, "--quota", "3k", "--password-stdin", input="pw-gina\n").returncode == 0
+    y.cli("reload")     # forget the cached directory answers
+    deliver(y, 1, to=addr, start=700)
+    y.wait_messages(addr, 1)
+    m = imaplib.IMAP4("127.0.0.1", y.ports["imap"], timeout=15)
+    m.login(addr, "pw-gina")
+    assert m.select("INBOX")[1] == [b"1"]
+    typ, data = m.getquotaroot("INBOX")
+    usage = int(re.search(rb"STORAGE (\d+) ", data[1][0]).group(1))
+    assert usage <= 1, data     # KiB: only the new message counts
+    m.logout()
