@@ -9,10 +9,7 @@
 #include <string.h>
 #include <stdio.h>
 #include <time.h>
-#include <unistd.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent_ssl.h>
-#include <openssl/ssl.h>
 
 #include "imap-caps.h"
 #include "imap-login.h"
@@ -20,7 +17,6 @@
 #include "log.h"
 #include "login.h"
 #include "sasl.h"
-#include "tls.h"
 #include "xalloc.h"
 
 #define IMAP_LOGIN_MAX_BAD 3	/* invalid commands before disconnect (Dovecot: 3) */
@@ -29,7 +25,6 @@
 #define IMAP_CLOSE_GRACE 5	/* seconds a closing client gets to read its BYE */
 /* Replies not yet sent above which no more commands are read: a client
  * that pipelines CAPABILITY without reading costs no more than this. */
-#define IMAP_OUTPUT_MAX (64 * 1024)
 
 enum il_state {
 	IL_TLS,		/* TLS handshake in progress (imaps, or after STARTTLS) */
@@ -449,21 +444,12 @@ static void cmd_starttls(struct imap_login *s, const struct imap_command *cmd)
 	}
 	replyf(s, "%s OK Begin TLS negotiation now", cmd->tag);
 	flush(s);
-	/* RFC 9051 6.2.1 / RFC 3207 6: nothing sent before the handshake may
-	 * be acted on (STARTTLS command injection) */
-	struct evbuffer *in = bufferevent_get_input(s->bev);
-	evbuffer_drain(in, evbuffer_get_length(in));
+	/* RFC 9051 6.2.1: nothing sent before the handshake may be acted on
+	 * (STARTTLS command injection): login_starttls drops it, and the
+	 * parser starts afresh */
 	imap_parser_destroy(&s->parser);
 	s->parser = imap_parser_create(&IMAP_PARSER_LIMITS_PRELOGIN);
-	SSL *ssl = SSL_new(front_g.tls);
-	/* the TLS layer writes into the socket's buffer: bound it too */
-	bufferevent_setwatermark(s->bev, EV_WRITE, 0, IMAP_OUTPUT_MAX);
-	s->bev = bufferevent_openssl_filter_new(front_g.ctx->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
-						BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
-	bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
-	bufferevent_setwatermark(s->bev, EV_READ, 0, 64 * 1024);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	s->bev = login_starttls(s->bev, on_read, on_write, on_event, s);
 	s->tls = true;
 	s->state = IL_TLS;
 }
@@ -621,7 +607,7 @@ static size_t command_input(struct imap_login *s, const char *in, size_t len)
 static void il_process(struct imap_login *s)
 {
 	while (s->state == IL_READY || s->state == IL_SASL) {
-		if (s->out.used + evbuffer_get_length(bufferevent_get_output(s->bev)) > IMAP_OUTPUT_MAX)
+		if (s->out.used + evbuffer_get_length(bufferevent_get_output(s->bev)) > LOGIN_OUTPUT_MAX)
 			break;	/* on_write goes on once the client has read it */
 		/* fetched every time: STARTTLS replaces the bufferevent */
 		struct evbuffer *in = bufferevent_get_input(s->bev);
@@ -645,32 +631,20 @@ static void on_read(struct bufferevent *bev, void *arg)
 	struct imap_login *s = arg;
 	log_set_session(s->sid);
 	if (s->state == IL_TLS) {
-		SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
-		buf_t d;
-		buf_init(&d, 256);
-		tls_describe(ssl, &d);
 		free(s->tls_info);
-		s->tls_info = xstrdup(buf_cstr(&d));
-		buf_free(&d);
+		s->tls_info = login_tls_info(s->bev);
 		s->state = IL_READY;
 	}
 	il_process(s);
 	log_set_session(NULL);
 }
 
-static bool output_drained(struct bufferevent *bev)
-{
-	struct bufferevent *under = bufferevent_get_underlying(bev);
-	return evbuffer_get_length(bufferevent_get_output(bev)) == 0 &&
-	       (under == NULL || evbuffer_get_length(bufferevent_get_output(under)) == 0);
-}
-
 static void on_write(struct bufferevent *bev, void *arg)
 {
 	struct imap_login *s = arg;
-	if (s->state == IL_HANDOFF && output_drained(bev)) {
+	if (s->state == IL_HANDOFF && login_output_drained(bev)) {
 		handoff(s);
-	} else if (s->state == IL_CLOSING && output_drained(bev)) {
+	} else if (s->state == IL_CLOSING && login_output_drained(bev)) {
 		il_destroy(s, true);
 	} else if (s->state == IL_READY || s->state == IL_SASL) {
 		log_set_session(s->sid);
@@ -712,15 +686,8 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 
 void imap_login_start(struct front_listener *l, int fd, const struct netaddr *peer, bool implicit_tls)
 {
-	const char *why;
-	if (!front_conn_acquire(peer, &why)) {
-		static const char msg[] = "* BYE Too many connections\r\n";
-		if (!implicit_tls)	/* on 993 it would not be TLS */
-			(void)!write(fd, msg, sizeof(msg) - 1);
-		close(fd);
-		l->refused++;
+	if (!login_accept(l, fd, peer, implicit_tls, "* BYE Too many connections\r\n"))
 		return;
-	}
 	struct imap_login *s = xcalloc(1, sizeof(*s));
 	s->id = next_id++;
 	snprintf(s->sid, sizeof(s->sid), "i%08x%04x", (unsigned)time(NULL), (unsigned)(s->id & 0xffff));
@@ -729,24 +696,13 @@ void imap_login_start(struct front_listener *l, int fd, const struct netaddr *pe
 	buf_init(&s->out, 0);
 	s->parser = imap_parser_create(&IMAP_PARSER_LIMITS_PRELOGIN);
 	s->state = IL_READY;
-	if (implicit_tls && front_g.tls) {
-		SSL *ssl = SSL_new(front_g.tls);
-		s->bev = bufferevent_openssl_socket_new(front_g.ctx->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-							BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-		bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
-		s->tls = true;
+	s->tls = implicit_tls && front_g.tls != NULL;
+	if (s->tls)
 		s->state = IL_TLS;
-	} else {
-		s->bev = bufferevent_socket_new(front_g.ctx->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	}
-	bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
-	bufferevent_setwatermark(s->bev, EV_READ, 0, 64 * 1024);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	s->bev = login_bev_new(fd, s->tls, on_read, on_write, on_event, s);
 	s->timer = evtimer_new(front_g.ctx->base, on_timeout, s);
 	s->delay = evtimer_new(front_g.ctx->base, on_delay_done, s);
-	int64_t t = front_g.ctx->cfg->login_timeout;
-	struct timeval tv = { t / 1000, (t % 1000) * 1000 };
-	evtimer_add(s->timer, &tv);
+	login_timeout_start(s->timer);
 	s->next = sessions;
 	sessions = s;
 	log_set_session(s->sid);

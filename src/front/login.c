@@ -6,10 +6,14 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <openssl/ssl.h>
 
 #include "front.h"
 #include "log.h"
 #include "login.h"
+#include "tls.h"
 #include "xalloc.h"
 
 #define LOGIN_PENALTY_WINDOW 600	/* seconds a failure counts */
@@ -201,6 +205,84 @@ int login_handoff(struct bufferevent *bev, bool tls, const struct netaddr *peer,
 	bufferevent_enable(p->mail, EV_READ | EV_WRITE);
 	nproxied++;
 	return 0;
+}
+
+/* ---- the connection before login ---- */
+
+#define LOGIN_BEV_OPTS (BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)
+
+static void bev_start(struct bufferevent *bev, bufferevent_data_cb rd, bufferevent_data_cb wr,
+		      bufferevent_event_cb ev, void *arg)
+{
+	bufferevent_setcb(bev, rd, wr, ev, arg);
+	bufferevent_setwatermark(bev, EV_READ, 0, 64 * 1024);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+struct bufferevent *login_bev_new(int fd, bool tls, bufferevent_data_cb rd, bufferevent_data_cb wr,
+				  bufferevent_event_cb ev, void *arg)
+{
+	struct bufferevent *bev;
+	if (tls) {
+		bev = bufferevent_openssl_socket_new(front_g.ctx->base, fd, SSL_new(front_g.tls),
+						     BUFFEREVENT_SSL_ACCEPTING, LOGIN_BEV_OPTS);
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	} else {
+		bev = bufferevent_socket_new(front_g.ctx->base, fd, LOGIN_BEV_OPTS);
+	}
+	bev_start(bev, rd, wr, ev, arg);
+	return bev;
+}
+
+struct bufferevent *login_starttls(struct bufferevent *bev, bufferevent_data_cb rd,
+				   bufferevent_data_cb wr, bufferevent_event_cb ev, void *arg)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	/* the TLS layer encrypts into the socket's buffer: bound it too */
+	bufferevent_setwatermark(bev, EV_WRITE, 0, LOGIN_OUTPUT_MAX);
+	bev = bufferevent_openssl_filter_new(front_g.ctx->base, bev, SSL_new(front_g.tls),
+					     BUFFEREVENT_SSL_ACCEPTING, LOGIN_BEV_OPTS);
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	bev_start(bev, rd, wr, ev, arg);
+	return bev;
+}
+
+char *login_tls_info(struct bufferevent *bev)
+{
+	buf_t d;
+	buf_init(&d, 256);
+	tls_describe(bufferevent_openssl_get_ssl(bev), &d);
+	char *info = xstrdup(buf_cstr(&d));
+	buf_free(&d);
+	return info;
+}
+
+bool login_output_drained(struct bufferevent *bev)
+{
+	struct bufferevent *under = bufferevent_get_underlying(bev);
+	return evbuffer_get_length(bufferevent_get_output(bev)) == 0 &&
+	       (under == NULL || evbuffer_get_length(bufferevent_get_output(under)) == 0);
+}
+
+void login_timeout_start(struct event *timer)
+{
+	int64_t t = front_g.ctx->cfg->login_timeout;
+	struct timeval tv = { t / 1000, (t % 1000) * 1000 };
+	evtimer_add(timer, &tv);
+}
+
+bool login_accept(struct front_listener *l, int fd, const struct netaddr *peer, bool implicit_tls,
+		  const char *refusal)
+{
+	const char *why;
+	if (front_conn_acquire(peer, &why))
+		return true;
+	if (!implicit_tls)
+		(void)!write(fd, refusal, strlen(refusal));
+	close(fd);
+	l->refused++;
+	return false;
 }
 
 unsigned login_proxied(void)

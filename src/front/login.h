@@ -13,6 +13,9 @@
 
 #include "netaddr.h"
 
+struct event;
+struct front_listener;
+
 enum login_proto { LOGIN_IMAP = 1, LOGIN_POP3 = 2 };
 
 /* RFC 8314 / auth_allow_plaintext: may a password cross this connection? */
@@ -34,6 +37,36 @@ int login_check(uint64_t id, const char *user, const char *password, size_t len)
 int login_handoff(struct bufferevent *bev, bool tls, const struct netaddr *peer, enum login_proto proto,
 		  const char *user, const char *ip, const char *tls_info, const char *pending,
 		  size_t pending_len);
+/* ---- the connection of an IMAP or POP3 client before login ---- */
+
+/* Unsent replies above this stop reading commands (and, under TLS, bound
+ * the encrypted output below the TLS layer too). */
+#define LOGIN_OUTPUT_MAX (64 * 1024)
+
+/* The bufferevent of a new client connection fd: TLS (accepting) when tls,
+ * plain otherwise; callbacks deferred to the event loop, so none runs inside
+ * a write; reading and writing enabled. */
+struct bufferevent *login_bev_new(int fd, bool tls, bufferevent_data_cb rd, bufferevent_data_cb wr,
+				  bufferevent_event_cb ev, void *arg);
+/* STARTTLS / STLS after the "go ahead" reply was queued: everything the
+ * client sent before the handshake is discarded (RFC 3207 6, RFC 2595 4:
+ * command injection), and bev is wrapped in a TLS filter with the same
+ * callbacks. Returns the new bufferevent. */
+struct bufferevent *login_starttls(struct bufferevent *bev, bufferevent_data_cb rd,
+				   bufferevent_data_cb wr, bufferevent_event_cb ev, void *arg);
+/* A malloc'd description of the TLS session (protocol, cipher) for the
+ * logs and the hand-off, once the handshake is done. */
+char *login_tls_info(struct bufferevent *bev);
+/* Nothing left to send, at the TLS layer or below it. */
+bool login_output_drained(struct bufferevent *bev);
+/* Arms timer with login_timeout. */
+void login_timeout_start(struct event *timer);
+/* Counts a new connection (front_conn_acquire); at a limit writes refusal
+ * (not under implicit TLS, where it would not be TLS), closes fd and
+ * returns false. */
+bool login_accept(struct front_listener *l, int fd, const struct netaddr *peer, bool implicit_tls,
+		  const char *refusal);
+
 /* Proxied connections still open (status). */
 unsigned login_proxied(void);
 

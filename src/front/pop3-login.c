@@ -8,10 +8,7 @@
 #include <string.h>
 #include <stdio.h>
 #include <time.h>
-#include <unistd.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent_ssl.h>
-#include <openssl/ssl.h>
 
 #include "line-input.h"
 #include "log.h"
@@ -20,7 +17,6 @@
 #include "pop3-login.h"
 #include "sasl.h"
 #include "smtp-input.h"
-#include "tls.h"
 #include "xalloc.h"
 
 #define POP3_MAX_BAD 3		/* bad commands before disconnect (Dovecot: 3) */
@@ -28,11 +24,9 @@
 #define POP3_CLOSE_GRACE 5	/* seconds a closing client gets to read its last reply */
 /* Replies not yet sent above which no more commands are read: a client
  * that pipelines CAPA without reading costs no more than this. */
-#define POP3_OUTPUT_MAX (64 * 1024)
 /* Callbacks run from the event loop, never inside bufferevent_write(): a
  * TLS write that fails there would otherwise free the session under the
  * caller's feet, and a drained buffer would re-enter pl_process(). */
-#define PL_BEV_OPTS (BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)
 
 enum pl_state {
 	PL_TLS,		/* TLS handshake in progress (pop3s, or after STLS) */
@@ -136,13 +130,6 @@ static size_t output_pending(struct pop3_login *s)
 	return s->out.used + evbuffer_get_length(bufferevent_get_output(s->bev));
 }
 
-static bool output_drained(struct bufferevent *bev)
-{
-	struct bufferevent *under = bufferevent_get_underlying(bev);
-	return evbuffer_get_length(bufferevent_get_output(bev)) == 0 &&
-	       (under == NULL || evbuffer_get_length(bufferevent_get_output(under)) == 0);
-}
-
 static void close_after_flush(struct pop3_login *s)
 {
 	sasl_end(s);
@@ -196,18 +183,7 @@ static void cmd_stls(struct pop3_login *s)
 	reply(s, "+OK Begin TLS negotiation");
 	flush(s);
 	/* RFC 2595 4: nothing sent before the handshake may be acted on */
-	struct evbuffer *in = bufferevent_get_input(s->bev);
-	evbuffer_drain(in, evbuffer_get_length(in));
-	/* the TLS layer stops encrypting into the socket's buffer above this,
-	 * so what it keeps counts in output_pending() */
-	bufferevent_setwatermark(s->bev, EV_WRITE, 0, POP3_OUTPUT_MAX);
-	SSL *ssl = SSL_new(front_g.tls);
-	s->bev = bufferevent_openssl_filter_new(front_g.ctx->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
-						PL_BEV_OPTS);
-	bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
-	bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
-	bufferevent_setwatermark(s->bev, EV_READ, 0, 64 * 1024);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	s->bev = login_starttls(s->bev, on_read, on_write, on_event, s);
 	s->tls = true;
 	s->state = PL_TLS;
 	free(s->user);
@@ -328,7 +304,7 @@ static void dispatch(struct pop3_login *s, char *line, size_t len)
 static void pl_process(struct pop3_login *s)
 {
 	while (s->state == PL_READY || s->state == PL_AUTH_SASL) {
-		if (output_pending(s) > POP3_OUTPUT_MAX)
+		if (output_pending(s) > LOGIN_OUTPUT_MAX)
 			break;	/* on_write goes on once the client has read it */
 		/* fetched every time: STLS replaces the bufferevent */
 		struct evbuffer *in = bufferevent_get_input(s->bev);
@@ -361,13 +337,8 @@ static void on_read(struct bufferevent *bev, void *arg)
 	struct pop3_login *s = arg;
 	log_set_session(s->sid);
 	if (s->state == PL_TLS) {
-		SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
-		buf_t d;
-		buf_init(&d, 256);
-		tls_describe(ssl, &d);
 		free(s->tls_info);
-		s->tls_info = xstrdup(buf_cstr(&d));
-		buf_free(&d);
+		s->tls_info = login_tls_info(s->bev);
 		s->state = PL_READY;
 	}
 	pl_process(s);
@@ -405,9 +376,9 @@ static void on_write(struct bufferevent *bev, void *arg)
 {
 	struct pop3_login *s = arg;
 	log_set_session(s->sid);
-	if (s->state == PL_HANDOFF && output_drained(bev))
+	if (s->state == PL_HANDOFF && login_output_drained(bev))
 		handoff(s);
-	else if (s->state == PL_CLOSING && output_drained(bev))
+	else if (s->state == PL_CLOSING && login_output_drained(bev))
 		pl_destroy(s, true);
 	else if (s->state == PL_READY || s->state == PL_AUTH_SASL)
 		pl_process(s);	/* reading was held back by unsent replies */
@@ -483,7 +454,7 @@ void pop3_login_auth_reply(uint64_t id, struct ipc_msg *msg)
 		/* A plain socket goes to mail as it is: replies still in its
 		 * output buffer would be lost, so on_write hands off once they
 		 * are sent. With TLS front keeps the bufferevent and sends them. */
-		if (!s->tls && !output_drained(s->bev))
+		if (!s->tls && !login_output_drained(s->bev))
 			s->state = PL_HANDOFF;
 		else
 			handoff(s);
@@ -510,15 +481,8 @@ void pop3_login_auth_reply(uint64_t id, struct ipc_msg *msg)
 
 void pop3_login_start(struct front_listener *l, int fd, const struct netaddr *peer, bool implicit_tls)
 {
-	const char *why;
-	if (!front_conn_acquire(peer, &why)) {
-		static const char msg[] = "-ERR [SYS/TEMP] Too many connections\r\n";
-		if (!implicit_tls)	/* on pop3s it would not be TLS */
-			(void)!write(fd, msg, sizeof(msg) - 1);
-		close(fd);
-		l->refused++;
+	if (!login_accept(l, fd, peer, implicit_tls, "-ERR [SYS/TEMP] Too many connections\r\n"))
 		return;
-	}
 	struct pop3_login *s = xcalloc(1, sizeof(*s));
 	s->id = next_id++;
 	snprintf(s->sid, sizeof(s->sid), "p%08x%04x", (unsigned)time(NULL), (unsigned)(s->id & 0xffff));
@@ -527,24 +491,13 @@ void pop3_login_start(struct front_listener *l, int fd, const struct netaddr *pe
 	buf_init(&s->out, 0);
 	smtp_line_reader_init(&s->lines, POP3_AUTH_LINE_MAX);
 	s->state = PL_READY;
-	if (implicit_tls && front_g.tls) {
-		SSL *ssl = SSL_new(front_g.tls);
-		s->bev = bufferevent_openssl_socket_new(front_g.ctx->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-							PL_BEV_OPTS);
-		bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
-		s->tls = true;
+	s->tls = implicit_tls && front_g.tls != NULL;
+	if (s->tls)
 		s->state = PL_TLS;
-	} else {
-		s->bev = bufferevent_socket_new(front_g.ctx->base, fd, PL_BEV_OPTS);
-	}
-	bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
-	bufferevent_setwatermark(s->bev, EV_READ, 0, 64 * 1024);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	s->bev = login_bev_new(fd, s->tls, on_read, on_write, on_event, s);
 	s->timer = evtimer_new(front_g.ctx->base, on_timeout, s);
 	s->delay = evtimer_new(front_g.ctx->base, on_delay_done, s);
-	int64_t t = front_g.ctx->cfg->login_timeout;
-	struct timeval tv = { t / 1000, (t % 1000) * 1000 };
-	evtimer_add(s->timer, &tv);
+	login_timeout_start(s->timer);
 	s->next = sessions;
 	sessions = s;
 	log_set_session(s->sid);

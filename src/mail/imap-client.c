@@ -391,51 +391,47 @@ int imap_arg_seqset(struct imap_client *c, const struct imap_arg *arg, bool uid,
 {
 	const char *s;
 	uint32_t count = c->box != NULL ? mailbox_count(c->box) : 0;
-	struct imap_seqset set;
+	struct imap_seqset parsed;
+	const struct imap_seqset *uids = &parsed;
+
 	imap_seqset_clear(seqs_r);
 	if (!imap_arg_get_atom(arg, &s)) {
 		*error_r = "Invalid sequence set";
 		return -1;
 	}
-	imap_seqset_init(&set, 0);
+	if (!uid && strcmp(s, "$") != 0) {
+		if (imap_seqset_parse(seqs_r, s, strlen(s), count, error_r) < 0)
+			return -1;
+		if (imap_seqset_max(seqs_r) <= count)
+			return 0;
+		imap_seqset_clear(seqs_r);
+		if (count == 0 && strchr(s, '*') != NULL)
+			return 0;	/* "1:*" of an empty mailbox: nothing */
+		*error_r = "Invalid message sequence number";
+		return -1;
+	}
+	imap_seqset_init(&parsed, 0);
 	if (strcmp(s, "$") == 0) {
 		/* RFC 5182 2.1: the saved result, kept as UIDs */
-		for (size_t i = 0; i < c->searchres.count; i++)
-			if (imap_seqset_add(&set, c->searchres.ranges[i].lo, c->searchres.ranges[i].hi) < 0)
-				break;
-		uid = true;
-	} else {
-		uint32_t star = uid ? (count ? mailbox_uid(c->box, count) : 0) : count;
-		if (imap_seqset_parse(&set, s, strlen(s), star, error_r) < 0) {
-			imap_seqset_free(&set);
-			return -1;
-		}
-		if (!uid && imap_seqset_max(&set) > count) {
-			imap_seqset_free(&set);
-			if (count == 0 && strchr(s, '*') != NULL)
-				return 0;	/* "1:*" of an empty mailbox: nothing */
-			*error_r = "Invalid message sequence number";
-			return -1;
+		uids = &c->searchres;
+	} else if (imap_seqset_parse(&parsed, s, strlen(s), count ? mailbox_uid(c->box, count) : 0,
+				     error_r) < 0) {
+		imap_seqset_free(&parsed);
+		return -1;
+	}
+	/* the UIDs that exist, as runs of sequence numbers */
+	int ret = 0;
+	for (size_t i = 0; i < uids->count && ret == 0; i++) {
+		uint32_t lo = mailbox_seq_ge(c->box, uids->ranges[i].lo);
+		uint32_t hi = uids->ranges[i].hi == UINT32_MAX ? count + 1
+							       : mailbox_seq_ge(c->box, uids->ranges[i].hi + 1);
+		if (lo < hi && lo <= count && imap_seqset_add(seqs_r, lo, hi - 1) < 0) {
+			*error_r = "Too many ranges";
+			ret = -1;
 		}
 	}
-	if (!uid) {
-		for (size_t i = 0; i < set.count; i++)
-			imap_seqset_add(seqs_r, set.ranges[i].lo, set.ranges[i].hi);
-	} else {
-		/* UIDs that exist, as runs of sequence numbers */
-		for (size_t i = 0; i < set.count; i++) {
-			uint32_t lo = mailbox_seq_ge(c->box, set.ranges[i].lo);
-			uint32_t hi = set.ranges[i].hi == UINT32_MAX ? count + 1
-								     : mailbox_seq_ge(c->box, set.ranges[i].hi + 1);
-			if (lo < hi && lo <= count && imap_seqset_add(seqs_r, lo, hi - 1) < 0) {
-				imap_seqset_free(&set);
-				*error_r = "Too many ranges";
-				return -1;
-			}
-		}
-	}
-	imap_seqset_free(&set);
-	return 0;
+	imap_seqset_free(&parsed);
+	return ret;
 }
 
 int imap_arg_mailbox(struct imap_client *c, const struct imap_arg *arg, char **name_r,

@@ -214,6 +214,19 @@ out:
 	return IMAP_CMD_DONE;
 }
 
+/* A message someone else expunged since our last sync is skipped, not an
+ * error (the command goes on with the others): true when *r was that,
+ * which is then cleared along with its error text. */
+static bool skip_expunged(int *r, char **error)
+{
+	if (*r != MAIL_ERR_EXPUNGED)
+		return false;
+	free(*error);
+	*error = NULL;
+	*r = 0;
+	return true;
+}
+
 /* ---- EXPUNGE ---- */
 
 /* Expunge the \Deleted messages (in uids, if given); durable on return. */
@@ -227,11 +240,7 @@ static int expunge_deleted(struct imap_client *c, const struct imap_seqset *seqs
 		if (seqs != NULL && !imap_seqset_contains(seqs, seq))
 			continue;
 		r = mailbox_expunge(c->box, seq, error_r);
-		if (r == MAIL_ERR_EXPUNGED) {
-			free(*error_r);
-			*error_r = NULL;
-			r = 0;
-		}
+		(void)skip_expunged(&r, error_r);
 	}
 	if (r == 0)
 		r = mailbox_commit(c->box, error_r);
@@ -312,11 +321,6 @@ enum imap_cmd_result imap_cmd_store(struct imap_cmd *cmd)
 		}
 		imap_enable_condstore(c);
 		a = 2;
-		if (unchangedsince == 0) {
-			/* 0 would mean "unconditional" below: nothing can
-			   have a modseq <= 0, so every message fails */
-			unchangedsince = 0;
-		}
 	}
 	if (cmd->count != a + 2 || !imap_arg_get_atom(&cmd->args[a], &item)) {
 		imap_cmd_bad(cmd, "Invalid STORE arguments");
@@ -361,20 +365,14 @@ enum imap_cmd_result imap_cmd_store(struct imap_cmd *cmd)
 			expunged = true;
 			continue;
 		}
-		uint64_t before = rec->modseq;
-		if (conditional && before > unchangedsince) {
+		if (conditional && rec->modseq > unchangedsince) {
 			imap_seqset_add(&modified, cmd->uid ? rec->uid : seq, cmd->uid ? rec->uid : seq);
 			continue;
 		}
 		r = mailbox_set_flags(c->box, seq, mode, flags, kw, nkw, 0, &error);
-		if (r == MAIL_ERR_EXPUNGED) {
-			free(error);
-			error = NULL;
+		if (skip_expunged(&r, &error))
 			expunged = true;
-			r = 0;
-			continue;
-		}
-		if (r < 0)
+		else if (r < 0)
 			break;
 	}
 	if (r == 0)
@@ -469,11 +467,8 @@ enum imap_cmd_result imap_cmd_copy(struct imap_cmd *cmd)
 		uint32_t src_uid = mailbox_uid(c->box, seq);
 		r = move ? mailbox_move(c->box, seq, dst, &uid, &error)
 			 : mailbox_copy(c->box, seq, dst, &uid, &error);
-		if (r == MAIL_ERR_EXPUNGED) {
-			free(error);
-			error = NULL;
+		if (skip_expunged(&r, &error)) {
 			expunged = true;
-			r = 0;
 			continue;
 		}
 		if (r < 0)
